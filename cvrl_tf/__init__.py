@@ -1,0 +1,1 @@
+"""CVRL: Spatiotemporal Contrastive Video Representation Learning in TF/Keras."""

@@ -1,0 +1,46 @@
+"""Checks an experiment config before any data is read.
+
+Every failure is a `ConfigError` whose message is one line naming the field
+and the problem, so the trainer can print it instead of a stack trace.
+"""
+import re
+
+import tensorflow as tf
+
+
+class ConfigError(ValueError):
+  """A mistake in the experiment config or flags."""
+
+
+def describe_parse_error(error: Exception) -> str:
+  """One line for an error raised while building the ExperimentConfig."""
+  message = str(error.args[0]) if error.args else str(error)
+  unknown_key = re.search(r"The key '([^']+)' does not exist", message)
+  if unknown_key:
+    return (f'unknown config key {unknown_key.group(1)!r} '
+            '(check the YAML file / --params_override for typos).')
+  if 'not registered' in message or 'Experiment' in message:
+    return message.splitlines()[0]
+  return f'{type(error).__name__}: {message.splitlines()[0]}'
+
+
+def _check_input_path(name: str, data_config) -> None:
+  """The input files of `data_config` must be set and exist."""
+  input_path = data_config.input_path
+  if not input_path:
+    raise ConfigError(
+        f'task.{name}.input_path is empty: set it to a TFRecord file pattern '
+        f'(e.g. --params_override=task.{name}.input_path=/data/train-*).')
+  patterns = input_path if isinstance(input_path, str) else str(input_path)
+  for pattern in patterns.split(','):
+    if not tf.io.gfile.glob(pattern.strip()):
+      raise ConfigError(
+          f'task.{name}.input_path matches no file: {pattern.strip()!r}.')
+
+
+def validate(params, mode: str) -> None:
+  """Raises ConfigError if `params` cannot run in `mode`."""
+  if 'train' in mode:
+    _check_input_path('train_data', params.task.train_data)
+  if 'eval' in mode:
+    _check_input_path('validation_data', params.task.validation_data)

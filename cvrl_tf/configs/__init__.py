@@ -1,0 +1,1 @@
+"""Experiment configs registered with `exp_factory`."""

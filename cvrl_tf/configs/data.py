@@ -1,0 +1,79 @@
+"""Input configs: Model Garden's video `DataConfig` plus CVRL augmentation."""
+import dataclasses
+from typing import Optional, Tuple
+
+from official.modeling import hyperparams
+from official.vision.configs import video_classification
+
+
+@dataclasses.dataclass
+class TemporalAugmentation(hyperparams.Config):
+  """Temporal augmentation (CVRL sec. 3.3).
+
+  Attributes:
+    enabled: sample the two views at different start times; when False both
+      views come from the same clip (Table 4, "SA" only).
+    interval_power: the gap t between the two clips' starts is drawn with
+      density P(t) proportional to (1 - t / max_gap) ** interval_power, so
+      nearby clips are likelier; 1.0 is the paper's linearly decreasing
+      distribution and 0.0 is uniform.
+  """
+  enabled: bool = True
+  interval_power: float = 1.0
+
+
+@dataclasses.dataclass
+class SpatialAugmentation(hyperparams.Config):
+  """Spatial augmentation of each view (CVRL sec. 3.4).
+
+  Attributes:
+    enabled: when False a view is only resized and centre-cropped.
+    temporally_consistent: draw the random parameters once per clip (the
+      paper's method); when False every frame gets fresh parameters.
+    crop_area_range: RandomResizedCrop area fraction.
+    crop_aspect_ratio_range: RandomResizedCrop aspect ratio (width / height).
+    flip: random horizontal flip with probability 0.5.
+    color_jitter_prob: probability of colour jitter.
+    color_jitter_strength: SimCLR strength s: brightness, contrast and
+      saturation 0.8 s, hue 0.2 s.
+    grayscale_prob: probability of converting to grayscale.
+    blur_prob: probability of Gaussian blur (sigma in [0.1, 2.0], kernel a
+      tenth of the crop size).
+  """
+  enabled: bool = True
+  temporally_consistent: bool = True
+  crop_area_range: Tuple[float, float] = (0.3, 1.0)
+  crop_aspect_ratio_range: Tuple[float, float] = (0.5, 2.0)
+  flip: bool = True
+  color_jitter_prob: float = 0.8
+  color_jitter_strength: float = 1.0
+  grayscale_prob: float = 0.2
+  blur_prob: float = 0.5
+
+
+@dataclasses.dataclass
+class Augmentation(hyperparams.Config):
+  temporal: TemporalAugmentation = dataclasses.field(
+      default_factory=TemporalAugmentation)
+  spatial: SpatialAugmentation = dataclasses.field(
+      default_factory=SpatialAugmentation)
+
+
+@dataclasses.dataclass
+class DataConfig(video_classification.DataConfig):
+  """Video input config; field names follow Model Garden's video DataConfig.
+
+  Attributes:
+    is_ssl: produce two augmented views per video ([2B, T, H, W, 3] batches)
+      instead of one labelled clip.
+    augmentation: CVRL augmentation settings used when `is_ssl` (and, with
+      `spatial.enabled`, for supervised training clips).
+    seed: makes sampling and augmentation deterministic when set.
+    skip_bad_records: drop undecodable records instead of failing.
+  """
+  is_ssl: bool = False
+  augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+  seed: Optional[int] = None
+  skip_bad_records: bool = False
+  shuffle_buffer_size: int = 64
+  min_image_size: int = 256

@@ -1,0 +1,5 @@
+"""Imports every module that registers experiments, tasks and models."""
+# pylint: disable=unused-import
+from cvrl_tf.configs import cvrl
+from cvrl_tf.modeling import r3d
+from cvrl_tf.tasks import pretrain

@@ -1,0 +1,1 @@
+"""Training and evaluation tasks registered with `task_factory`."""

@@ -1,0 +1,86 @@
+"""CVRL self-supervised pretraining task."""
+from typing import Any, Dict, List, Optional, Tuple
+
+import tensorflow as tf
+import tf_keras
+from official.core import base_task
+from official.core import task_factory
+
+from cvrl_tf.configs import cvrl as cvrl_cfg
+from cvrl_tf.dataloaders import video_input
+from cvrl_tf.losses import contrastive_loss
+from cvrl_tf.modeling import cvrl_model
+
+METRIC_NAMES = ('contrast_acc', 'contrast_entropy')
+
+
+def model_input_specs(feature_shape) -> tf_keras.layers.InputSpec:
+  """Batch-agnostic input spec for clips of `feature_shape` (T, H, W, C)."""
+  return tf_keras.layers.InputSpec(shape=[None] + list(feature_shape))
+
+
+@task_factory.register_task_cls(cvrl_cfg.CVRLPretrainTask)
+class CVRLPretrainTask(base_task.Task):
+  """Two augmented views per video, InfoNCE over the global batch."""
+
+  def build_model(self) -> tf_keras.Model:
+    model_config = self.task_config.model
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+      # Per-replica BN statistics leak which examples share a replica, which
+      # the contrastive task can exploit (SimCLR sec. B.9), so sync them.
+      model_config = model_config.replace(
+          norm_activation={'use_sync_bn': True})
+    return cvrl_model.build_cvrl_model(
+        input_specs=model_input_specs(
+            self.task_config.train_data.feature_shape),
+        model_config=model_config)
+
+  def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
+    return video_input.build_dataset(params, input_context=input_context)
+
+  def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
+    del training
+    return [tf_keras.metrics.Mean(name) for name in METRIC_NAMES]
+
+  def contrastive_outputs(self, images: tf.Tensor, model: tf_keras.Model,
+                          training: bool) -> Dict[str, tf.Tensor]:
+    """Embeds a [2B, T, H, W, 3] batch of view pairs and scores them."""
+    embeddings = tf.cast(model(images, training=training), tf.float32)
+    view_1, view_2 = tf.split(embeddings, 2, axis=0)
+    return contrastive_loss(view_1, view_2,
+                            temperature=self.task_config.losses.temperature)
+
+  def update_metrics(self, outputs: Dict[str, tf.Tensor],
+                     metrics: Optional[List[tf_keras.metrics.Metric]]
+                     ) -> Dict[str, Any]:
+    logs = {self.loss: outputs['contrastive_loss']}
+    for metric in metrics or []:
+      metric.update_state(outputs[metric.name])
+      logs[metric.name] = metric.result()
+    return logs
+
+  def train_step(self, inputs: Tuple[Dict[str, tf.Tensor], tf.Tensor],
+                 model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
+                 metrics=None) -> Dict[str, Any]:
+    features, _ = inputs
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      outputs = self.contrastive_outputs(features['image'], model,
+                                         training=True)
+      # Gradients are summed over replicas, while the loss is the mean over
+      # the global batch.
+      scaled_loss = outputs['contrastive_loss'] / num_replicas
+      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
+    grads = tape.gradient(scaled_loss, model.trainable_variables)
+    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+      grads = optimizer.get_unscaled_gradients(grads)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return self.update_metrics(outputs, metrics)
+
+  def validation_step(self, inputs, model: tf_keras.Model,
+                      metrics=None) -> Dict[str, Any]:
+    features, _ = inputs
+    outputs = self.contrastive_outputs(features['image'], model,
+                                       training=False)
+    return self.update_metrics(outputs, metrics)

@@ -1,0 +1,27 @@
+"""Installs the cvrl_tf package (CVRL video self-supervised learning in TF/Keras)."""
+import setuptools
+
+setuptools.setup(
+    name="cvrl_tf",
+    version="0.1.0",
+    description=(
+        "Spatiotemporal Contrastive Video Representation Learning (CVRL) "
+        "in TensorFlow / Keras on Model Garden."
+    ),
+    packages=setuptools.find_packages(include=["cvrl_tf", "cvrl_tf.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow==2.20.*",
+        "tf-models-official==2.20.*",
+        "tf-keras==2.20.*",
+        "tensorflow-datasets",
+        "absl-py",
+        # tf-models-official 2.20's test utilities call np.reshape(newshape=...),
+        # which numpy 2.1 removed.
+        "numpy<2.1",
+        # PyAV decodes raw videos; tensorflow-io does not load with TF 2.20.
+        "av>=12",
+        "matplotlib",
+    ],
+    extras_require={"test": ["pytest", "pytest-timeout"]},
+)
