@@ -22,6 +22,7 @@ setuptools.setup(
         # PyAV decodes raw videos; tensorflow-io does not load with TF 2.20.
         "av>=12",
         "matplotlib",
+        "Pillow",
     ],
     extras_require={"test": ["pytest", "pytest-timeout"]},
 )

@@ -70,10 +70,13 @@ class DataConfig(video_classification.DataConfig):
       `spatial.enabled`, for supervised training clips).
     seed: makes sampling and augmentation deterministic when set.
     skip_bad_records: drop undecodable records instead of failing.
+    output_video_id: also output `features['video_id']` (string, '' when a
+      record has no `video/id`), e.g. to aggregate predictions per video.
   """
   is_ssl: bool = False
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
   seed: Optional[int] = None
   skip_bad_records: bool = False
+  output_video_id: bool = False
   shuffle_buffer_size: int = 64
   min_image_size: int = 256

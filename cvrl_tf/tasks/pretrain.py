@@ -19,6 +19,12 @@ def model_input_specs(feature_shape) -> tf_keras.layers.InputSpec:
   return tf_keras.layers.InputSpec(shape=[None] + list(feature_shape))
 
 
+def common_feature_shape(train_data, validation_data):
+  """(T, H, W, C) with None where training and validation clips differ."""
+  return [a if a == b else None for a, b in zip(train_data.feature_shape,
+                                                validation_data.feature_shape)]
+
+
 @task_factory.register_task_cls(cvrl_cfg.CVRLPretrainTask)
 class CVRLPretrainTask(base_task.Task):
   """Two augmented views per video, InfoNCE over the global batch."""
@@ -31,8 +37,8 @@ class CVRLPretrainTask(base_task.Task):
       model_config = model_config.replace(
           norm_activation={'use_sync_bn': True})
     return cvrl_model.build_cvrl_model(
-        input_specs=model_input_specs(
-            self.task_config.train_data.feature_shape),
+        input_specs=model_input_specs(common_feature_shape(
+            self.task_config.train_data, self.task_config.validation_data)),
         model_config=model_config)
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:

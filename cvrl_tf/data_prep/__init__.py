@@ -1,0 +1,1 @@
+"""Dataset preparation: raw videos to sharded TFRecords, and toy video sets."""

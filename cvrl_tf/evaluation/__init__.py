@@ -1,0 +1,1 @@
+"""Evaluation protocols: linear probe, multi-view testing, retrieval, subsets."""

@@ -1,0 +1,48 @@
+"""Per-video embeddings of a dataset: views encoded, then averaged."""
+from typing import Callable, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from cvrl_tf.evaluation import multiview
+
+
+def label_indices(labels: np.ndarray) -> np.ndarray:
+  """Class indices [B] from one-hot [B, C] or index [B] / [B, 1] labels."""
+  labels = np.asarray(labels)
+  if labels.ndim == 2 and labels.shape[1] > 1:
+    return labels.argmax(axis=1)
+  return labels.reshape(-1).astype(np.int64)
+
+
+def extract_features(encode: Callable[[tf.Tensor], tf.Tensor],
+                     dataset: tf.data.Dataset, num_views: int
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Encodes every video of an evaluation dataset.
+
+  Args:
+    encode: clips [N, T, H, W, 3] -> features [N, D].
+    dataset: batches of ({'image': [B * num_views, T, H, W, 3],
+      'video_id': [B] (optional)}, labels [B, ...]) as built by
+      `video_input.build_dataset` for evaluation.
+    num_views: views per video (num_test_clips * num_test_crops).
+
+  Returns:
+    (video_ids [V] bytes, labels [V] int64, features [V, D] float32), the
+    features averaged over each video's views.
+  """
+  encode = tf.function(encode)
+  ids, labels, features = [], [], []
+  for batch_features, batch_labels in dataset:
+    embeddings = multiview.average_views(
+        tf.cast(encode(batch_features['image']), tf.float32), num_views)
+    features.append(embeddings.numpy())
+    labels.append(label_indices(batch_labels.numpy()))
+    if 'video_id' in batch_features:
+      ids.append(batch_features['video_id'].numpy())
+    else:
+      ids.append(np.array([b''] * len(embeddings)))
+  if not features:
+    raise ValueError('The dataset produced no videos.')
+  return (np.concatenate(ids), np.concatenate(labels),
+          np.concatenate(features).astype(np.float32))

@@ -1,0 +1,2 @@
+"""Training objectives."""
+from cvrl_tf.losses.contrastive import contrastive_loss

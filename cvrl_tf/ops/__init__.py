@@ -1,0 +1,1 @@
+"""Graph ops for video preprocessing: frame sampling and augmentation."""

@@ -1,0 +1,198 @@
+"""Spatial augmentation of clips straight from their JPEG-encoded frames.
+
+A temporally consistent clip shares one crop window, so the window is drawn
+from the first frame's JPEG header and only that window of every frame is
+decoded (`tf.io.decode_and_crop_jpeg`), then the whole [T, h, w, 3] crop is
+resized in one call. Frames are never decoded in full on this path.
+"""
+import math
+from typing import Sequence, Tuple
+
+import tensorflow as tf
+
+from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.ops import color_ops
+
+_MAX_CROP_ATTEMPTS = 10
+
+
+def random_crop_window(image_size: tf.Tensor, seed: tf.Tensor,
+                       area_range: Sequence[float] = (0.3, 1.0),
+                       aspect_ratio_range: Sequence[float] = (0.5, 2.0)
+                      ) -> tf.Tensor:
+  """Samples an Inception-style RandomResizedCrop window.
+
+  Draws up to 10 candidates (area fraction uniform in `area_range`, aspect
+  ratio log-uniform in `aspect_ratio_range`) at once and keeps the first that
+  fits; if none fits, falls back to the centred window with the aspect ratio
+  clamped into range. The offset is uniform over all positions.
+
+  Args:
+    image_size: int32 [2] (height, width).
+    seed: [2] integer stateless seed.
+    area_range: crop area as a fraction of the image area.
+    aspect_ratio_range: crop width / height.
+
+  Returns:
+    int32 [4] window (y, x, crop_height, crop_width).
+  """
+  size_seed, ratio_seed, offset_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 3))
+  height, width = tf.unstack(tf.cast(image_size, tf.float32))
+  area = height * width * tf.random.stateless_uniform(
+      [_MAX_CROP_ATTEMPTS], size_seed, area_range[0], area_range[1])
+  ratio = tf.exp(tf.random.stateless_uniform(
+      [_MAX_CROP_ATTEMPTS], ratio_seed, math.log(aspect_ratio_range[0]),
+      math.log(aspect_ratio_range[1])))
+  crop_w = tf.round(tf.sqrt(area * ratio))
+  crop_h = tf.round(tf.sqrt(area / ratio))
+  fits = (crop_w >= 1) & (crop_h >= 1) & (crop_w <= width) & (
+      crop_h <= height)
+  first = tf.argmax(tf.cast(fits, tf.int32))
+  fallback = _centered_size(
+      height, width,
+      tf.clip_by_value(width / height, aspect_ratio_range[0],
+                       aspect_ratio_range[1]))
+  crop_h, crop_w = tf.unstack(tf.where(
+      tf.reduce_any(fits), tf.stack([crop_h[first], crop_w[first]]), fallback))
+  offset = tf.floor(tf.random.stateless_uniform([2], offset_seed) * tf.stack(
+      [height - crop_h + 1, width - crop_w + 1]))
+  return tf.cast(tf.concat([offset, [crop_h, crop_w]], 0), tf.int32)
+
+
+def _centered_size(height: tf.Tensor, width: tf.Tensor,
+                   aspect_ratio: tf.Tensor) -> tf.Tensor:
+  """Float [2] size of the largest window with width / height `aspect_ratio`."""
+  crop_w = tf.minimum(width, tf.round(height * aspect_ratio))
+  crop_h = tf.minimum(height, tf.round(crop_w / aspect_ratio))
+  return tf.maximum(tf.stack([crop_h, crop_w]), 1.0)
+
+
+def center_crop_window(image_size: tf.Tensor,
+                       aspect_ratio: float = 1.0) -> tf.Tensor:
+  """Largest centred window of a given aspect ratio.
+
+  Cropping it and resizing to the output size is resizing the short side to
+  the output size and centre-cropping, without resizing pixels then dropped.
+
+  Args:
+    image_size: int32 [2] (height, width).
+    aspect_ratio: window width / height.
+
+  Returns:
+    int32 [4] window (y, x, crop_height, crop_width).
+  """
+  size = tf.cast(image_size, tf.float32)
+  crop = _centered_size(size[0], size[1], tf.constant(aspect_ratio))
+  offset = tf.floor((size - crop) / 2.0)
+  return tf.cast(tf.concat([offset, crop], 0), tf.int32)
+
+
+def decode_crop(encoded: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+  """Decodes one window of every JPEG frame.
+
+  Args:
+    encoded: string [N] JPEG frames of equal size.
+    window: int32 [4] (y, x, height, width).
+
+  Returns:
+    uint8 [N, height, width, 3].
+  """
+  return tf.map_fn(
+      lambda frame: tf.io.decode_and_crop_jpeg(frame, window, channels=3),
+      encoded,
+      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+
+def decode_frames(encoded: tf.Tensor) -> tf.Tensor:
+  """Decodes JPEG frames: string [N] -> uint8 [N, H, W, 3]."""
+  return tf.map_fn(
+      lambda frame: tf.io.decode_jpeg(frame, channels=3),
+      encoded,
+      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+
+def jpeg_size(encoded_frame: tf.Tensor) -> tf.Tensor:
+  """int32 [2] (height, width) of a JPEG from its header."""
+  return tf.io.extract_jpeg_shape(encoded_frame)[:2]
+
+
+def resize(frames: tf.Tensor, output_size: Tuple[int, int]) -> tf.Tensor:
+  """Bilinear resize to `output_size`: uint8 [N, h, w, 3] -> float32 in [0, 1]."""
+  frames = tf.image.resize(frames, output_size)
+  return frames * (1.0 / 255.0)
+
+
+def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  """Flips all frames of [N, H, W, C] together with probability 0.5."""
+  return color_ops.random_apply(lambda x: tf.reverse(x, [2]), 0.5, frames,
+                                seed)
+
+
+def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
+                 output_size: Tuple[int, int],
+                 params: data_cfg.SpatialAugmentation) -> tf.Tensor:
+  """Decodes and augments a clip with one set of random parameters.
+
+  RandomResizedCrop, horizontal flip, colour jitter, grayscale and Gaussian
+  blur, in SimCLR's order. With `params.enabled` False the clip is only
+  resized (short side to the output size) and centre-cropped.
+
+  Args:
+    encoded: string [N] JPEG frames of equal size.
+    seed: [2] integer stateless seed.
+    output_size: (height, width) of the output frames.
+    params: spatial augmentation config; `temporally_consistent` is ignored.
+
+  Returns:
+    float32 [N, height, width, 3] in [0, 1].
+  """
+  image_size = jpeg_size(encoded[0])
+  out_h, out_w = output_size
+  if not params.enabled:
+    window = center_crop_window(image_size, out_w / out_h)
+    return resize(decode_crop(encoded, window), output_size)
+
+  crop_seed, flip_seed, color_seed, blur_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 4))
+  # Ratios are relative to the output's shape, as Model Garden does.
+  aspect_range = [r * out_w / out_h for r in params.crop_aspect_ratio_range]
+  window = random_crop_window(image_size, crop_seed, params.crop_area_range,
+                              aspect_range)
+  frames = decode_crop(encoded, window)
+  if params.flip:
+    # Mirroring commutes with bilinear resizing and is cheaper on the uint8
+    # crop than on the float output.
+    frames = random_flip_left_right(frames, flip_seed)
+  frames = resize(frames, output_size)
+  frames = color_ops.random_color_distortion(
+      frames, color_seed, params.color_jitter_prob,
+      params.color_jitter_strength, params.grayscale_prob)
+  return color_ops.random_blur(frames, blur_seed, params.blur_prob,
+                               color_ops.gaussian_kernel_size(out_h))
+
+
+def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
+                   output_size: Tuple[int, int],
+                   params: data_cfg.SpatialAugmentation) -> tf.Tensor:
+  """Spatially augments a clip, consistently or frame by frame.
+
+  Args:
+    encoded: string [T] JPEG frames of equal size.
+    seed: [2] integer stateless seed.
+    output_size: (height, width) of the output frames.
+    params: spatial augmentation config; with `temporally_consistent` False
+      every frame gets its own random parameters.
+
+  Returns:
+    float32 [T, height, width, 3] in [0, 1].
+  """
+  if params.temporally_consistent or not params.enabled:
+    return augment_clip(encoded, seed, output_size, params)
+  num_frames = tf.shape(encoded)[0]
+  frame_seeds = tf.random.experimental.stateless_split(seed, num_frames)
+  return tf.map_fn(
+      lambda args: augment_clip(args[0][tf.newaxis], args[1], output_size,
+                                params)[0],
+      (encoded, frame_seeds),
+      fn_output_signature=tf.TensorSpec([*output_size, 3], tf.float32))

@@ -1,0 +1,142 @@
+"""Supervised video classification from a pretrained backbone.
+
+One task serves the paper's linear evaluation (`freeze_backbone: true`),
+fine-tuning (UCF-101 / HMDB-51 transfer) and semi-supervised fine-tuning on
+a class-balanced fraction of the labels (`train_subset.fraction`).
+Validation is multi-view: `num_test_clips` x `num_test_crops` views per
+video, logits averaged per video.
+"""
+import os
+from typing import Any, Dict, List, Optional
+
+from absl import logging
+import tensorflow as tf
+import tf_keras
+from official.core import base_task
+from official.core import task_factory
+
+from cvrl_tf.configs import evaluation as eval_cfg
+from cvrl_tf.dataloaders import video_input
+from cvrl_tf.evaluation import multiview
+from cvrl_tf.evaluation import subsets
+from cvrl_tf.modeling import checkpoints
+from cvrl_tf.modeling import classifier
+from cvrl_tf.tasks import pretrain
+
+
+def initialize_backbone(task_config, model: tf_keras.Model) -> None:
+  """Loads `init_checkpoint` into the backbone (or everything), strictly."""
+  if not task_config.init_checkpoint:
+    return
+  if task_config.init_checkpoint_modules == 'backbone':
+    checkpoints.load_backbone(model.backbone, task_config.init_checkpoint)
+  elif task_config.init_checkpoint_modules == 'all':
+    path = checkpoints.resolve_checkpoint(task_config.init_checkpoint)
+    tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
+  else:
+    raise ValueError('init_checkpoint_modules must be "backbone" or "all", '
+                     f'got {task_config.init_checkpoint_modules!r}.')
+
+
+def subset_video_ids(params, subset_config, default_ids_file: str) -> List[str]:
+  """Selects (and writes) the class-balanced training subset's video ids."""
+  ids, labels = video_input.read_ids_and_labels(params)
+  selected = subsets.select_subset(ids, labels, subset_config.fraction,
+                                   subset_config.seed)
+  ids_file = subset_config.ids_file or default_ids_file
+  subsets.write_subset(ids_file, selected)
+  logging.info('Training on %d of %d videos (fraction %g, seed %d); ids in %s',
+               len(selected), len(ids), subset_config.fraction,
+               subset_config.seed, ids_file)
+  return selected
+
+
+@task_factory.register_task_cls(eval_cfg.ClassificationTask)
+class ClassificationTask(base_task.Task):
+  """Linear evaluation, fine-tuning and semi-supervised fine-tuning."""
+
+  def build_model(self) -> tf_keras.Model:
+    config = self.task_config
+    model = classifier.build_classifier(
+        pretrain.model_input_specs(pretrain.common_feature_shape(
+            config.train_data, config.validation_data)),
+        config.model, config.train_data.num_classes)
+    if config.freeze_backbone:
+      # A non-trainable Keras BatchNorm also runs in inference mode, which
+      # is what linear evaluation of a frozen encoder needs.
+      model.backbone.trainable = False
+    return model
+
+  def initialize(self, model: tf_keras.Model) -> None:
+    initialize_backbone(self.task_config, model)
+
+  def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
+    video_ids = None
+    subset = self.task_config.train_subset
+    if params.is_training and subset.fraction < 1.0:
+      video_ids = subset_video_ids(
+          params, subset,
+          os.path.join(self.logging_dir or '.', 'train_subset_ids.txt'))
+    return video_input.build_dataset(params, input_context=input_context,
+                                     video_ids=video_ids)
+
+  def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
+    del training
+    return [tf_keras.metrics.CategoricalAccuracy(name='top1'),
+            tf_keras.metrics.TopKCategoricalAccuracy(k=5, name='top5')]
+
+  def build_losses(self, labels: tf.Tensor, logits: tf.Tensor,
+                   aux_losses=None) -> tf.Tensor:
+    loss = tf.reduce_mean(tf_keras.losses.categorical_crossentropy(
+        labels, logits, from_logits=True,
+        label_smoothing=self.task_config.losses.label_smoothing))
+    if aux_losses:
+      loss += tf.add_n(aux_losses)
+    return loss
+
+  def weight_decay(self, model: tf_keras.Model) -> tf.Tensor:
+    """L2 penalty on the trainable kernels (0 when not configured)."""
+    rate = self.task_config.losses.l2_weight_decay
+    kernels = [v for v in model.trainable_variables if 'kernel' in v.name]
+    if not rate or not kernels:
+      return tf.constant(0.0)
+    return rate * tf.add_n([tf.nn.l2_loss(v) for v in kernels])
+
+  def _update(self, metrics, labels, logits, loss) -> Dict[str, Any]:
+    logs = {self.loss: loss}
+    for metric in metrics or []:
+      metric.update_state(labels, logits)
+      logs[metric.name] = metric.result()
+    return logs
+
+  def train_step(self, inputs, model: tf_keras.Model, optimizer,
+                 metrics=None) -> Dict[str, Any]:
+    features, labels = inputs
+    labels = tf.cast(labels, tf.float32)
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      logits = tf.cast(model(features['image'], training=True), tf.float32)
+      loss = self.build_losses(labels, logits) + self.weight_decay(model)
+      scaled_loss = loss / num_replicas
+      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
+    grads = tape.gradient(scaled_loss, model.trainable_variables)
+    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+      grads = optimizer.get_unscaled_gradients(grads)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return self._update(metrics, labels, logits, loss)
+
+  def validation_step(self, inputs, model: tf_keras.Model,
+                      metrics=None) -> Dict[str, Any]:
+    features, labels = inputs
+    labels = tf.cast(labels, tf.float32)
+    data = self.task_config.validation_data
+    logits = multiview.average_views(
+        tf.cast(model(features['image'], training=False), tf.float32),
+        data.num_test_clips * data.num_test_crops)
+    loss = tf.reduce_mean(tf_keras.losses.categorical_crossentropy(
+        labels, logits, from_logits=True))
+    return self._update(metrics, labels, logits, loss)
+
+  def inference_step(self, inputs, model: tf_keras.Model) -> tf.Tensor:
+    return model(inputs, training=False)

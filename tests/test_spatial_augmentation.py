@@ -1,0 +1,200 @@
+"""Tests for cvrl_tf.ops.spatial_augmentation and cvrl_tf.ops.color_ops."""
+import colorsys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import spatial_augmentation
+
+NUM_DRAWS = 400
+OUT = (16, 16)
+
+
+def _seeds(n):
+  return tf.stack([tf.range(n, dtype=tf.int64),
+                   tf.fill([n], tf.constant(11, tf.int64))], axis=1)
+
+
+def _colourful_image(size=32):
+  """Fully saturated hue ramp along x: asymmetric and nowhere gray."""
+  hues = np.linspace(0.0, 0.8, size)
+  row = np.array([colorsys.hsv_to_rgb(h, 1.0, 0.9) for h in hues])
+  return np.round(np.tile(row[None], [size, 1, 1]) * 255).astype(np.uint8)
+
+
+def _smooth_image(height=48, width=64):
+  y, x = np.mgrid[0:height, 0:width]
+  image = np.stack([3 * y + x, 2 * x, 200 - 2 * y + x], axis=-1)
+  return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _encode(image, num_frames=1):
+  return tf.fill([num_frames], tf.io.encode_jpeg(image, quality=95))
+
+
+def _augment_many(encoded, params, n=NUM_DRAWS):
+  fn = tf.function(lambda seeds: tf.map_fn(
+      lambda s: spatial_augmentation.augment_frames(encoded, s, OUT, params),
+      seeds, fn_output_signature=tf.float32, parallel_iterations=32))
+  return fn(_seeds(n)).numpy()
+
+
+def _full_crop_params(**kwargs):
+  """Crops the whole (square) image, so only the tested op is random."""
+  defaults = dict(crop_area_range=(1.0, 1.0), crop_aspect_ratio_range=(1.0, 1.0),
+                  flip=False, color_jitter_prob=0.0, grayscale_prob=0.0,
+                  blur_prob=0.0)
+  defaults.update(kwargs)
+  return data_cfg.SpatialAugmentation(**defaults)
+
+
+def test_crop_windows_within_image_and_ranges():
+  windows = tf.function(lambda seeds: tf.map_fn(
+      lambda s: spatial_augmentation.random_crop_window(
+          tf.constant([48, 64]), s, (0.3, 1.0), (0.5, 2.0)),
+      seeds, fn_output_signature=tf.int32))(_seeds(2000)).numpy()
+  y, x, h, w = windows.T
+  assert np.all((y >= 0) & (x >= 0) & (h >= 1) & (w >= 1))
+  assert np.all((y + h <= 48) & (x + w <= 64))
+  area = h * w / (48 * 64)
+  aspect = w / h
+  # Integer rounding of the sides moves area and ratio by a few percent.
+  assert area.min() > 0.3 - 0.05 and area.max() <= 1.0
+  assert aspect.min() > 0.5 - 0.05 and aspect.max() < 2.0 + 0.1
+  assert area.min() < 0.35 and area.max() > 0.9
+  assert aspect.min() < 0.6 and aspect.max() > 1.7
+  assert len(np.unique(y)) > 10 and len(np.unique(x)) > 10
+
+
+@pytest.mark.parametrize('aspect_ratio,expected', [(1.0, [0, 8, 48, 48]),
+                                                   (2.0, [8, 0, 32, 64])])
+def test_center_crop_window(aspect_ratio, expected):
+  window = spatial_augmentation.center_crop_window(
+      tf.constant([48, 64]), aspect_ratio)
+  np.testing.assert_array_equal(window, expected)
+
+
+def test_decode_crop_matches_decode_then_slice():
+  encoded = _encode(_smooth_image(), 3)
+  y, x, h, w = 5, 7, 30, 41
+  cropped = spatial_augmentation.decode_crop(encoded, tf.constant([y, x, h, w]))
+  full = spatial_augmentation.decode_frames(encoded)
+  reference = full[:, y:y + h, x:x + w]
+  assert cropped.shape == (3, h, w, 3)
+  # libjpeg upsamples chroma differently only at the window's side edges.
+  np.testing.assert_array_equal(cropped[:, :, 1:-1], reference[:, :, 1:-1])
+  resized = spatial_augmentation.resize(cropped, OUT)
+  resized_reference = spatial_augmentation.resize(reference, OUT)
+  assert np.abs(resized - resized_reference).max() < 2 / 255
+
+
+def test_unaugmented_clip_matches_resize_then_center_crop():
+  # 72 / 48 * 16 = 24 columns, so both centre crops cover the same pixels.
+  encoded = _encode(_smooth_image(48, 72), 2)
+  params = data_cfg.SpatialAugmentation(enabled=False)
+  ours = spatial_augmentation.augment_frames(encoded, tf.constant([1, 2]),
+                                             OUT, params)
+  full = tf.cast(spatial_augmentation.decode_frames(encoded), tf.float32)
+  resized = tf.image.resize(full, [16, 24]) / 255.0
+  reference = tf.image.resize_with_crop_or_pad(resized, *OUT)
+  assert np.abs(ours - reference).mean() < 0.5 / 255
+  assert np.abs(ours - reference).max() < 2 / 255
+
+
+def test_consistent_views_have_identical_frames_and_differ():
+  encoded = _encode(_colourful_image(), 4)
+  params = data_cfg.SpatialAugmentation()
+  view_1, view_2 = (spatial_augmentation.augment_frames(
+      encoded, tf.constant(seed), OUT, params).numpy()
+                    for seed in ([1, 2], [3, 4]))
+  assert view_1.shape == (4, *OUT, 3)
+  for view in (view_1, view_2):
+    assert np.all(view == view[:1])
+    assert view.min() >= 0 and view.max() <= 1
+  assert np.abs(view_1 - view_2).max() > 0.05
+
+
+def test_inconsistent_augmentation_changes_frames():
+  encoded = _encode(_colourful_image(), 4)
+  params = data_cfg.SpatialAugmentation(temporally_consistent=False)
+  view = spatial_augmentation.augment_frames(encoded, tf.constant([1, 2]),
+                                             OUT, params).numpy()
+  assert view.shape == (4, *OUT, 3)
+  assert np.abs(view[1:] - view[:1]).max(axis=(1, 2, 3)).min() > 0.01
+
+
+def _plain(encoded):
+  return spatial_augmentation.resize(
+      spatial_augmentation.decode_frames(encoded), OUT).numpy()
+
+
+def test_flip_probability():
+  encoded = _encode(_colourful_image())
+  outputs = _augment_many(encoded, _full_crop_params(flip=True))
+  plain = _plain(encoded)
+  is_plain = np.all(np.abs(outputs - plain) < 1e-5, axis=(1, 2, 3, 4))
+  is_flipped = np.all(np.abs(outputs - plain[:, :, ::-1]) < 1e-5,
+                      axis=(1, 2, 3, 4))
+  assert np.all(is_plain ^ is_flipped)
+  assert abs(is_flipped.mean() - 0.5) < 0.08
+
+
+@pytest.mark.parametrize('jitter_prob,gray_prob', [(0.0, 0.3), (0.8, 0.2)])
+def test_grayscale_probability(jitter_prob, gray_prob):
+  outputs = _augment_many(
+      _encode(_colourful_image()),
+      _full_crop_params(color_jitter_prob=jitter_prob,
+                        grayscale_prob=gray_prob))
+  channel_spread = np.ptp(outputs, axis=-1).max(axis=(1, 2, 3))
+  # Colour jitter cannot make a saturated image gray.
+  is_gray = channel_spread < 1e-5
+  assert abs(is_gray.mean() - gray_prob) < 0.08
+
+
+def test_color_jitter_probability_and_range():
+  encoded = _encode(_colourful_image())
+  outputs = _augment_many(encoded, _full_crop_params(color_jitter_prob=0.6))
+  changed = np.abs(outputs - _plain(encoded)).max(axis=(1, 2, 3, 4)) > 1e-5
+  assert abs(changed.mean() - 0.6) < 0.08
+  assert outputs.min() >= 0.0 and outputs.max() <= 1.0
+
+
+def test_color_jitter_reference_brightness_and_contrast():
+  # Strength 0 leaves only the identity; strength 1 changes the image.
+  frames = tf.constant(_colourful_image()[None] / 255.0, tf.float32)
+  unchanged = color_ops.color_jitter(frames, tf.constant([1, 1]), 0.0)
+  np.testing.assert_allclose(unchanged, frames, atol=1e-5)
+  changed = color_ops.color_jitter(frames, tf.constant([1, 1]), 1.0)
+  assert np.abs(changed - frames).max() > 0.01
+
+
+def test_blur_probability():
+  # An impulse reveals any blur, however small sigma is.
+  impulse = np.zeros([2, 9, 9, 3], np.float32)
+  impulse[:, 4, 4] = 1.0
+  outputs = tf.function(lambda seeds: tf.map_fn(
+      lambda s: color_ops.random_blur(tf.constant(impulse), s, 0.3, 5),
+      seeds, fn_output_signature=tf.float32))(_seeds(1000)).numpy()
+  blurred = outputs[:, :, 4, 5, 0] > 0
+  assert np.all(blurred[:, 0] == blurred[:, 1])
+  assert abs(blurred[:, 0].mean() - 0.3) < 0.05
+
+
+def test_gaussian_blur_matches_numpy_reference():
+  rng = np.random.default_rng(0)
+  image = rng.uniform(size=[2, 12, 10, 3]).astype(np.float32)
+  sigma, size = 1.3, color_ops.gaussian_kernel_size(50)
+  assert size == 5
+  x = np.arange(size) - size // 2
+  weights = np.exp(-x**2 / (2 * sigma**2))
+  weights /= weights.sum()
+  reference = np.apply_along_axis(
+      lambda v: np.convolve(v, weights, mode='same'), 2, image)
+  reference = np.apply_along_axis(
+      lambda v: np.convolve(v, weights, mode='same'), 1, reference)
+  blurred = color_ops.gaussian_blur(tf.constant(image), tf.constant(sigma),
+                                    size)
+  np.testing.assert_allclose(blurred, reference, atol=1e-5)
