@@ -4,8 +4,10 @@ Every failure is a `ConfigError` whose message is one line naming the field
 and the problem, so the trainer can print it instead of a stack trace.
 """
 import re
+from typing import List
 
 import tensorflow as tf
+from official.core import exp_factory
 
 
 class ConfigError(ValueError):
@@ -19,9 +21,17 @@ def describe_parse_error(error: Exception) -> str:
   if unknown_key:
     return (f'unknown config key {unknown_key.group(1)!r} '
             '(check the YAML file / --params_override for typos).')
-  if 'not registered' in message or 'Experiment' in message:
-    return message.splitlines()[0]
+  if isinstance(error, LookupError) and 'never registered' in message:
+    return f'unknown experiment: {message.split()[2]!r}. ' + (
+        'Registered: ' + ', '.join(registered_experiments()) + '.')
   return f'{type(error).__name__}: {message.splitlines()[0]}'
+
+
+def registered_experiments() -> List[str]:
+  """Names of this package's experiments (Model Garden's are omitted)."""
+  # pylint: disable=protected-access
+  return sorted(name for name in exp_factory._REGISTERED_CONFIGS
+                if name.startswith('cvrl'))
 
 
 def _check_input_path(name: str, data_config) -> None:

@@ -29,7 +29,7 @@ def parse_params(flags_obj):
   """ExperimentConfig from the flags; raises ConfigError on any mistake."""
   try:
     params = train_utils.parse_configuration(flags_obj, print_return=False)
-  except (KeyError, ValueError, TypeError, AttributeError) as e:
+  except (LookupError, ValueError, TypeError, AttributeError) as e:
     raise config_validation.ConfigError(
         config_validation.describe_parse_error(e)) from e
   config_validation.validate(params, flags_obj.mode)

@@ -193,7 +193,9 @@ class Parser(parser.Parser):
     self._min_resize = params.min_image_size
     self._zero_centering = params.zero_centering_image
     self._dtype = tf.dtypes.as_dtype(params.dtype)
-    self._one_hot = params.one_hot
+    # Unlabelled pretraining data need no `num_classes`: labels then stay
+    # class indices.
+    self._one_hot = params.one_hot and params.num_classes > 0
     self._num_classes = params.num_classes
     self._label_dtype = tf.dtypes.as_dtype(params.label_dtype)
     self._output_video_id = params.output_video_id

@@ -1,0 +1,154 @@
+"""Per-video features of a pretrained encoder, written to an `.npz` file.
+
+The file holds three arrays, one row per video of the input records:
+
+  video_ids  bytes [V]         the records' `video/id`
+  labels     int64 [V]         the records' label index (-1 if unlabeled)
+  features   float32 [V, C]    the backbone's pooled output f(x), averaged
+                               over num_test_clips x num_test_crops views
+
+These are the features the kNN evaluation uses, before L2 normalisation.
+"""
+import io
+import os
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+from official.core import config_definitions as cfg
+from official.core import exp_factory
+from official.modeling import hyperparams
+
+from cvrl_tf import config_validation
+from cvrl_tf.configs import cvrl as cvrl_cfg
+from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.dataloaders import video_input
+from cvrl_tf.evaluation import features as features_lib
+from cvrl_tf.modeling import checkpoints
+from cvrl_tf.modeling import cvrl_model
+from cvrl_tf.tasks import knn_eval
+from cvrl_tf.tasks import pretrain
+
+
+def experiment_params(experiment: str, config_files: Sequence[str] = (),
+                      params_override: str = '') -> cfg.ExperimentConfig:
+  """A registered experiment overridden by YAML files, then by a string.
+
+  Args:
+    experiment: name registered with `exp_factory`, e.g. 'cvrl_pretrain'.
+    config_files: YAML files (local or gs://), applied in order.
+    params_override: YAML / JSON string or 'a.b=1,c.d=x', applied last.
+
+  Returns:
+    The validated ExperimentConfig.
+
+  Raises:
+    config_validation.ConfigError: unknown experiment or key, or bad value.
+  """
+  try:
+    params = exp_factory.get_exp_config(experiment)
+    for config_file in config_files:
+      params = hyperparams.override_params_dict(params, config_file,
+                                                is_strict=True)
+    if params_override:
+      params = hyperparams.override_params_dict(params, params_override,
+                                                is_strict=True)
+    params.validate()
+  except (LookupError, ValueError, TypeError, AttributeError) as e:
+    raise config_validation.ConfigError(
+        config_validation.describe_parse_error(e)) from e
+  return params
+
+
+def restore_model(model_config: cvrl_cfg.CVRLModel,
+                  feature_shape: Sequence[Optional[int]],
+                  checkpoint_path: str) -> cvrl_model.CVRLModel:
+  """Builds the CVRL model and loads its backbone from a checkpoint.
+
+  Only the backbone is restored; the projection head keeps its initial
+  weights, as `encode` does not use it.
+
+  Args:
+    model_config: the pretraining model config.
+    feature_shape: (T, H, W, 3) of the clips; None entries accept any size.
+    checkpoint_path: a checkpoint prefix or a directory (latest checkpoint),
+      with the backbone under `backbone/`.
+
+  Returns:
+    The model, whose `encode` maps clips [B, T, H, W, 3] to [B, C].
+
+  Raises:
+    checkpoints.CheckpointMismatchError: naming the backbone variables that
+      the checkpoint lacks or holds with other shapes.
+  """
+  if not isinstance(model_config, cvrl_cfg.CVRLModel):
+    raise ValueError('Expected a CVRL pretraining model config (experiments '
+                     f'cvrl_pretrain*, cvrl_knn_eval), got '
+                     f'{type(model_config).__name__}.')
+  model = cvrl_model.build_cvrl_model(
+      pretrain.model_input_specs(feature_shape), model_config)
+  checkpoints.load_backbone(model.backbone, checkpoint_path)
+  return model
+
+
+def eval_data_config(data_config: data_cfg.DataConfig, input_path: str,
+                     num_test_clips: Optional[int] = None,
+                     num_test_crops: Optional[int] = None
+                     ) -> data_cfg.DataConfig:
+  """`data_config` as a single pass over `input_path` yielding every video.
+
+  Clip length, stride, resizing and batch size stay those of `data_config`.
+  Labels are kept as indices so that unlabeled videos (-1) and configs
+  without `num_classes` work.
+  """
+  override = dict(input_path=input_path, is_training=False, is_ssl=False,
+                  drop_remainder=False, output_video_id=True, one_hot=False)
+  if num_test_clips:
+    override['num_test_clips'] = num_test_clips
+  if num_test_crops:
+    override['num_test_crops'] = num_test_crops
+  return data_config.replace(**override)
+
+
+def write_npz(path: str, **arrays: np.ndarray) -> None:
+  """Writes arrays as an uncompressed `.npz` file on any tf.io.gfile path."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  directory = os.path.dirname(path)
+  if directory:
+    tf.io.gfile.makedirs(directory)
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    f.write(buffer.getvalue())
+
+
+def extract_to_npz(params: cfg.ExperimentConfig, checkpoint_path: str,
+                   input_path: str, output_path: str,
+                   num_test_clips: Optional[int] = None,
+                   num_test_crops: Optional[int] = None
+                   ) -> Dict[str, np.ndarray]:
+  """Encodes every video of `input_path` and writes the `.npz` file.
+
+  Args:
+    params: experiment whose `task.model` matches the checkpoint; clips are
+      sampled as `task.validation_data` describes.
+    checkpoint_path: checkpoint prefix or directory, local or gs://.
+    input_path: TFRecord file pattern(s), comma-separated.
+    output_path: the `.npz` file, on any tf.io.gfile filesystem.
+    num_test_clips: clips per video; default from the config.
+    num_test_crops: spatial crops per clip (1 or 3); default from the config.
+
+  Returns:
+    {'video_ids': [V], 'labels': [V], 'features': [V, C]} as written.
+  """
+  data_config = eval_data_config(params.task.validation_data, input_path,
+                                 num_test_clips, num_test_crops)
+  if not video_input.input_files(data_config):
+    raise FileNotFoundError(f'No file matches input_path {input_path!r}.')
+  model = restore_model(params.task.model, data_config.feature_shape,
+                        checkpoint_path)
+  video_ids, labels, features = features_lib.extract_features(
+      lambda images: model.encode(images, training=False),
+      video_input.build_dataset(data_config), knn_eval.num_views(data_config))
+  arrays = {'video_ids': video_ids, 'labels': labels, 'features': features}
+  write_npz(output_path, **arrays)
+  return arrays

@@ -1,0 +1,1 @@
+"""Export of the pretrained encoder for serving."""

@@ -1,0 +1,70 @@
+"""Exports a pretrained CVRL encoder as a SavedModel.
+
+  python tools/export_model.py --experiment=cvrl_pretrain \
+    --config_file=experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
+    --checkpoint_path=gs://bucket/pretrain --export_dir=gs://bucket/encoder
+
+See `cvrl_tf.serving.export_saved_model` for the signatures.
+"""
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+
+from cvrl_tf import config_validation
+from cvrl_tf.evaluation import extract
+from cvrl_tf.modeling import checkpoints
+from cvrl_tf.serving import export_saved_model
+
+_EXPERIMENT = flags.DEFINE_string(
+    'experiment', None, 'Registered experiment, e.g. cvrl_pretrain.',
+    required=True)
+_CONFIG_FILE = flags.DEFINE_multi_string(
+    'config_file', None, 'YAML files overriding the experiment, in order.')
+_PARAMS_OVERRIDE = flags.DEFINE_string(
+    'params_override', '', 'Overrides applied after the YAML files, e.g. '
+    '"task.model.backbone.r3d.model_id=18".')
+_CHECKPOINT_PATH = flags.DEFINE_string(
+    'checkpoint_path', None, 'Checkpoint prefix, or a directory such as the '
+    'pretraining model_dir (its latest checkpoint); local or gs://.',
+    required=True)
+_EXPORT_DIR = flags.DEFINE_string(
+    'export_dir', None, 'SavedModel directory, local or gs://.', required=True)
+_CLIP_SHAPE = flags.DEFINE_list(
+    'clip_shape', None, 'T,H,W of the served clips; "None" accepts any size '
+    'along that axis. Default: task.train_data.feature_shape.')
+
+
+def parse_clip_shape(values):
+  """[T, H, W] from three strings, each an integer or 'None'."""
+  if len(values) != 3:
+    raise config_validation.ConfigError(
+        f'--clip_shape needs three values T,H,W, got {",".join(values)!r}.')
+  try:
+    return [None if v.strip().lower() == 'none' else int(v) for v in values]
+  except ValueError as e:
+    raise config_validation.ConfigError(f'--clip_shape: {e}.') from e
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.INFO)
+  try:
+    params = extract.experiment_params(
+        _EXPERIMENT.value, _CONFIG_FILE.value or (), _PARAMS_OVERRIDE.value)
+    clip_shape = (parse_clip_shape(_CLIP_SHAPE.value)
+                  if _CLIP_SHAPE.value else None)
+    export_dir = export_saved_model.export_saved_model(
+        params, _CHECKPOINT_PATH.value, _EXPORT_DIR.value, clip_shape)
+  except (config_validation.ConfigError, checkpoints.CheckpointMismatchError,
+          FileNotFoundError) as e:
+    sys.exit(f'error: {e}')
+  print(f'Exported the encoder to {export_dir}')
+
+
+if __name__ == '__main__':
+  app.run(main)

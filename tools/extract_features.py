@@ -1,0 +1,68 @@
+"""Writes per-video encoder features of TFRecords to an `.npz` file.
+
+  python tools/extract_features.py --experiment=cvrl_pretrain \
+    --config_file=experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
+    --checkpoint_path=gs://bucket/pretrain \
+    --input_path='gs://bucket/records/validation-*' \
+    --output_path=gs://bucket/features/validation.npz
+
+The file holds `video_ids` [V], `labels` [V] and `features` [V, C]; see
+`cvrl_tf.evaluation.extract`.
+"""
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+
+from cvrl_tf import config_validation
+from cvrl_tf.evaluation import extract
+from cvrl_tf.modeling import checkpoints
+
+_EXPERIMENT = flags.DEFINE_string(
+    'experiment', None, 'Registered experiment, e.g. cvrl_pretrain.',
+    required=True)
+_CONFIG_FILE = flags.DEFINE_multi_string(
+    'config_file', None, 'YAML files overriding the experiment, in order.')
+_PARAMS_OVERRIDE = flags.DEFINE_string(
+    'params_override', '', 'Overrides applied after the YAML files; clip '
+    'sampling and batch size come from task.validation_data.')
+_CHECKPOINT_PATH = flags.DEFINE_string(
+    'checkpoint_path', None, 'Checkpoint prefix, or a directory such as the '
+    'pretraining model_dir (its latest checkpoint); local or gs://.',
+    required=True)
+_INPUT_PATH = flags.DEFINE_string(
+    'input_path', None, 'TFRecord file pattern(s), comma-separated.',
+    required=True)
+_OUTPUT_PATH = flags.DEFINE_string(
+    'output_path', None, 'The .npz file to write, local or gs://.',
+    required=True)
+_NUM_TEST_CLIPS = flags.DEFINE_integer(
+    'num_test_clips', None,
+    'Clips per video. Default: task.validation_data.num_test_clips.')
+_NUM_TEST_CROPS = flags.DEFINE_integer(
+    'num_test_crops', None, 'Spatial crops per clip, 1 or 3. Default: '
+    'task.validation_data.num_test_crops.')
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.INFO)
+  try:
+    params = extract.experiment_params(
+        _EXPERIMENT.value, _CONFIG_FILE.value or (), _PARAMS_OVERRIDE.value)
+    arrays = extract.extract_to_npz(
+        params, _CHECKPOINT_PATH.value, _INPUT_PATH.value, _OUTPUT_PATH.value,
+        _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value)
+  except (config_validation.ConfigError, checkpoints.CheckpointMismatchError,
+          FileNotFoundError) as e:
+    sys.exit(f'error: {e}')
+  print(f'Wrote features {arrays["features"].shape} of '
+        f'{len(arrays["video_ids"])} videos to {_OUTPUT_PATH.value}')
+
+
+if __name__ == '__main__':
+  app.run(main)
