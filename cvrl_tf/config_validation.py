@@ -48,8 +48,14 @@ def _check_input_path(name: str, data_config) -> None:
           f'task.{name}.input_path matches no file: {pattern.strip()!r}.')
 
 
+MODES = ('train', 'eval', 'train_and_eval', 'continuous_eval')
+
+
 def validate(params, mode: str) -> None:
   """Raises ConfigError if `params` cannot run in `mode`."""
+  if mode not in MODES:
+    raise ConfigError(f'--mode={mode} is not supported; use one of '
+                      f'{", ".join(MODES)}.')
   if 'train' in mode:
     _check_input_path('train_data', params.task.train_data)
   if 'eval' in mode:

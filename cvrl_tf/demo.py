@@ -1,4 +1,5 @@
-"""The `make demo` pipeline: toy videos -> TFRecords -> CVRL pretraining.
+"""The `make demo` pipeline: toy videos -> TFRecords -> CVRL pretraining ->
+linear evaluation and kNN retrieval against a randomly initialised encoder.
 
 Every stage writes under one output directory and is skipped when its
 output is already complete, so an interrupted demo resumes.
@@ -15,15 +16,21 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from cvrl_tf import train as trainer_lib
+from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.data_prep import converter
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import toy_videos
 from cvrl_tf.data_prep import video_decoding
+from cvrl_tf.evaluation import protocols
+from cvrl_tf.modeling import checkpoints
+from cvrl_tf.modeling import cvrl_model
+from cvrl_tf.tasks import pretrain
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY_PRETRAIN_YAML = os.path.join(REPO_ROOT, 'experiments',
                                  'cvrl_pretrain_toy.yaml')
 SPLITS = ('train', 'test')
+NUM_TOY_CLASSES = 10
 
 
 @dataclasses.dataclass
@@ -42,6 +49,10 @@ class DemoPaths:
   @property
   def pretrain_dir(self) -> str:
     return os.path.join(self.root, 'pretrain')
+
+  @property
+  def results(self) -> str:
+    return os.path.join(self.root, 'results.json')
 
   def record_pattern(self, split: str) -> str:
     return os.path.join(self.records, f'{split}-*.tfrecord')
@@ -80,7 +91,7 @@ def pretrain_params(paths: DemoPaths, train_steps: int = 0):
                                             is_strict=True)
   override = {'task': {'train_data': {
       'input_path': paths.record_pattern('train'),
-      'num_classes': 10}}}
+      'num_classes': NUM_TOY_CLASSES}}}
   if train_steps:
     override['trainer'] = {
         'train_steps': train_steps,
@@ -91,10 +102,55 @@ def pretrain_params(paths: DemoPaths, train_steps: int = 0):
   return params
 
 
+def eval_data(params, input_path: str) -> data_cfg.DataConfig:
+  """Labelled evaluation data shaped like the pretraining clips."""
+  return params.task.train_data.replace(
+      input_path=input_path, num_classes=NUM_TOY_CLASSES, num_test_clips=4,
+      num_test_crops=1, min_image_size=params.task.train_data.feature_shape[1],
+      global_batch_size=32)
+
+
+def build_encoder(params, checkpoint_dir: str = ''):
+  """The pretraining model, restored from `checkpoint_dir` when given."""
+  tf.keras.utils.set_random_seed(0)
+  model = cvrl_model.build_cvrl_model(
+      pretrain.model_input_specs(params.task.train_data.feature_shape),
+      params.task.model)
+  if checkpoint_dir:
+    checkpoints.load_backbone(model.backbone, checkpoint_dir)
+  return tf.function(lambda images: model.encode(images, training=False),
+                     reduce_retracing=True)
+
+
+def evaluate(paths: DemoPaths, params) -> Dict[str, Dict[str, float]]:
+  """Linear probe and kNN of the CVRL encoder and of a random one."""
+  train_data = eval_data(params, paths.record_pattern('train'))
+  test_data = eval_data(params, paths.record_pattern('test'))
+  metrics = {}
+  for name, checkpoint_dir in (('cvrl', paths.pretrain_dir), ('random', '')):
+    encode = build_encoder(params, checkpoint_dir)
+    metrics[name] = {
+        **protocols.fast_linear_eval(encode, train_data, test_data,
+                                     NUM_TOY_CLASSES),
+        **protocols.knn_eval(encode, train_data, test_data)}
+  return metrics
+
+
+def results_table(metrics: Dict[str, Dict[str, float]]) -> str:
+  """A Markdown table of the headline numbers, in percent."""
+  lines = ['| encoder | linear top-1 | linear top-5 | kNN R@1 | kNN R@5 | '
+           'kNN top-1 |', '| --- | --- | --- | --- | --- | --- |']
+  for name, m in metrics.items():
+    lines.append(f"| {name} | {100 * m['top1']:.1f} | {100 * m['top5']:.1f} "
+                 f"| {100 * m['recall@1']:.1f} | {100 * m['recall@5']:.1f} | "
+                 f"{100 * m['knn_top1']:.1f} |")
+  return '\n'.join(lines)
+
+
 def run_demo(output_dir: str, train_per_class: int = 50,
              test_per_class: int = 20, pretrain_steps: int = 0,
              seed: int = 0) -> Dict[str, object]:
-  """Runs every stage and returns a summary (also written as JSON)."""
+  """Runs every stage; returns the results also written to results.json."""
   paths = DemoPaths(output_dir)
   timings = {}
   start = time.monotonic()
@@ -107,8 +163,17 @@ def run_demo(output_dir: str, train_per_class: int = 50,
   params = pretrain_params(paths, pretrain_steps)
   trainer_lib.run(params, 'train', paths.pretrain_dir)
   timings['pretrain_seconds'] = time.monotonic() - start
-  summary = {'converted_videos': converted, **timings,
-             'pretrain_dir': paths.pretrain_dir}
-  with tf.io.gfile.GFile(os.path.join(output_dir, 'summary.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
-  return summary
+  start = time.monotonic()
+  metrics = evaluate(paths, params)
+  timings['evaluate_seconds'] = time.monotonic() - start
+  results = {
+      'cvrl_linear_top1': metrics['cvrl']['top1'],
+      'random_linear_top1': metrics['random']['top1'],
+      'cvrl_knn_r1': metrics['cvrl']['recall@1'],
+      'random_knn_r1': metrics['random']['recall@1'],
+      'metrics': metrics, 'converted_videos': converted, 'timings': timings,
+      'pretrain_steps': params.trainer.train_steps,
+  }
+  with tf.io.gfile.GFile(paths.results, 'w') as f:
+    json.dump(results, f, indent=2)
+  return results

@@ -37,7 +37,12 @@ def parse_params(flags_obj):
 
 
 def run(params, mode: str, model_dir: str):
-  """Builds the strategy and task, then trains / evaluates through orbit."""
+  """Builds the strategy and task, then trains / evaluates through orbit.
+
+  Returns:
+    (model, logs): logs of the last evaluation for the evaluating modes,
+    else {}.
+  """
   if 'train' in mode:
     train_utils.serialize_config(params, model_dir)
   if params.runtime.mixed_precision_dtype:
@@ -55,11 +60,28 @@ def run(params, mode: str, model_dir: str):
         evaluate='eval' in mode,
         checkpoint_exporter=train_utils.maybe_create_best_ckpt_exporter(
             params, model_dir))
-  train_actions = [progress.ProgressLogger(trainer.global_step,
-                                           params.trainer.train_steps)]
-  return train_lib.run_experiment(
+  controller = train_lib.OrbitExperimentRunner(
       distribution_strategy=strategy, task=task, mode=mode, params=params,
-      model_dir=model_dir, trainer=trainer, train_actions=train_actions)
+      model_dir=model_dir, trainer=trainer,
+      train_actions=[progress.ProgressLogger(
+          trainer.global_step, params.trainer.train_steps)]).controller
+  config = params.trainer
+  with strategy.scope():
+    if mode == 'train':
+      controller.train(steps=config.train_steps)
+      logs = {}
+    elif mode == 'train_and_eval':
+      logs = controller.train_and_evaluate(
+          train_steps=config.train_steps, eval_steps=config.validation_steps,
+          eval_interval=config.validation_interval)
+    elif mode == 'eval':
+      logs = controller.evaluate(steps=config.validation_steps)
+    else:
+      logs = controller.evaluate_continuously(
+          steps=config.validation_steps,
+          timeout=config.continuous_eval_timeout,
+          timeout_fn=lambda: trainer.global_step.numpy() >= config.train_steps)
+  return trainer.model, logs or {}
 
 
 def main(_):

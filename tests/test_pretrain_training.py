@@ -5,11 +5,10 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from official.core import exp_factory
 
-import cvrl_tf  # pylint: disable=unused-import
 from cvrl_tf import train as trainer_lib
 from cvrl_tf.tasks import pretrain
+from tiny_experiments import tiny_pretrain
 from toy_records import write_toy_records
 
 
@@ -17,31 +16,6 @@ from toy_records import write_toy_records
 def record_pattern(tmp_path_factory):
   return write_toy_records(str(tmp_path_factory.mktemp('records')),
                            videos_per_class=2, size=32)
-
-
-def tiny_params(record_pattern, train_steps, checkpoint_interval=5):
-  params = exp_factory.get_exp_config('cvrl_pretrain')
-  data = {'input_path': record_pattern, 'global_batch_size': 8,
-          'feature_shape': [4, 32, 32, 3], 'temporal_stride': 2,
-          'min_image_size': 36, 'seed': 1, 'shuffle_buffer_size': 20}
-  params.override({
-      'runtime': {'distribution_strategy': 'one_device',
-                  'mixed_precision_dtype': 'float32', 'num_gpus': 0},
-      'task': {
-          'model': {'backbone': {'r3d': {'model_id': 18,
-                                         'width_multiplier': 0.25}},
-                    'projection_hidden_dim': 64, 'projection_dim': 32},
-          'train_data': data, 'validation_data': data},
-      'trainer': {
-          'train_steps': train_steps, 'steps_per_loop': 5,
-          'summary_interval': 5, 'checkpoint_interval': checkpoint_interval,
-          'optimizer_config': {
-              'learning_rate': {'cosine': {'initial_learning_rate': 1.0,
-                                           'decay_steps': train_steps}},
-              'warmup': {'linear': {'warmup_steps': 2}}}},
-  }, is_strict=True)
-  params.validate()
-  return params
 
 
 def mean_loss(task, model, batches):
@@ -53,7 +27,7 @@ def mean_loss(task, model, batches):
 
 
 def test_training_reduces_the_loss(record_pattern, tmp_path):
-  params = tiny_params(record_pattern, train_steps=40, checkpoint_interval=40)
+  params = tiny_pretrain(record_pattern, train_steps=40, checkpoint_interval=40)
   task = pretrain.CVRLPretrainTask(params.task)
   batches = list(task.build_inputs(params.task.train_data).take(3))
   initial = task.build_model()
@@ -74,7 +48,7 @@ def test_training_reduces_the_loss(record_pattern, tmp_path):
 def test_restart_resumes_from_the_saved_step(record_pattern, tmp_path,
                                              caplog):
   model_dir = str(tmp_path)
-  trainer_lib.run(tiny_params(record_pattern, train_steps=10), 'train',
+  trainer_lib.run(tiny_pretrain(record_pattern, train_steps=10), 'train',
                   model_dir)
   assert tf.train.latest_checkpoint(model_dir).endswith('ckpt-10')
   first_run_files = {
@@ -82,7 +56,7 @@ def test_restart_resumes_from_the_saved_step(record_pattern, tmp_path,
       for name in os.listdir(model_dir) if name.startswith('ckpt-10')}
 
   caplog.set_level(logging.INFO)
-  trainer_lib.run(tiny_params(record_pattern, train_steps=15), 'train',
+  trainer_lib.run(tiny_pretrain(record_pattern, train_steps=15), 'train',
                   model_dir)
 
   progress = [r.getMessage() for r in caplog.records

@@ -1,4 +1,4 @@
-"""`make demo`: toy videos -> TFRecords -> CVRL pretraining on CPU."""
+"""`make demo`: toy videos -> TFRecords -> CVRL pretraining -> evaluation."""
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -22,9 +22,10 @@ _PRETRAIN_STEPS = flags.DEFINE_integer(
 def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
-  summary = demo.run_demo(_OUTPUT_DIR.value, _TRAIN_PER_CLASS.value,
+  results = demo.run_demo(_OUTPUT_DIR.value, _TRAIN_PER_CLASS.value,
                           _TEST_PER_CLASS.value, _PRETRAIN_STEPS.value)
-  print(summary)
+  print(demo.results_table(results['metrics']))
+  print(f'Results written to {os.path.join(_OUTPUT_DIR.value, "results.json")}')
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
+import tensorflow as tf
 
 from cvrl_tf import config_validation
 from cvrl_tf.evaluation import extract
@@ -61,7 +62,7 @@ def main(argv):
     export_dir = export_saved_model.export_saved_model(
         params, _CHECKPOINT_PATH.value, _EXPORT_DIR.value, clip_shape)
   except (config_validation.ConfigError, checkpoints.CheckpointMismatchError,
-          FileNotFoundError) as e:
+          FileNotFoundError, tf.errors.NotFoundError) as e:
     sys.exit(f'error: {e}')
   print(f'Exported the encoder to {export_dir}')
 

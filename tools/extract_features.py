@@ -17,6 +17,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
+import tensorflow as tf
 
 from cvrl_tf import config_validation
 from cvrl_tf.evaluation import extract
@@ -58,7 +59,7 @@ def main(argv):
         params, _CHECKPOINT_PATH.value, _INPUT_PATH.value, _OUTPUT_PATH.value,
         _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value)
   except (config_validation.ConfigError, checkpoints.CheckpointMismatchError,
-          FileNotFoundError) as e:
+          FileNotFoundError, tf.errors.NotFoundError) as e:
     sys.exit(f'error: {e}')
   print(f'Wrote features {arrays["features"].shape} of '
         f'{len(arrays["video_ids"])} videos to {_OUTPUT_PATH.value}')

@@ -2,7 +2,7 @@
 
 The file holds three arrays, one row per video of the input records:
 
-  video_ids  bytes [V]         the records' `video/id`
+  video_ids  str [V]           the records' `video/id`
   labels     int64 [V]         the records' label index (-1 if unlabeled)
   features   float32 [V, C]    the backbone's pooled output f(x), averaged
                                over num_test_clips x num_test_crops views
@@ -15,6 +15,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
+import yaml
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
@@ -54,7 +55,8 @@ def experiment_params(experiment: str, config_files: Sequence[str] = (),
       params = hyperparams.override_params_dict(params, params_override,
                                                 is_strict=True)
     params.validate()
-  except (LookupError, ValueError, TypeError, AttributeError) as e:
+  except (LookupError, ValueError, TypeError, AttributeError,
+          yaml.YAMLError) as e:
     raise config_validation.ConfigError(
         config_validation.describe_parse_error(e)) from e
   return params
@@ -147,8 +149,12 @@ def extract_to_npz(params: cfg.ExperimentConfig, checkpoint_path: str,
   model = restore_model(params.task.model, data_config.feature_shape,
                         checkpoint_path)
   video_ids, labels, features = features_lib.extract_features(
-      lambda images: model.encode(images, training=False),
+      tf.function(lambda images: model.encode(images, training=False),
+                  reduce_retracing=True),
       video_input.build_dataset(data_config), knn_eval.num_views(data_config))
-  arrays = {'video_ids': video_ids, 'labels': labels, 'features': features}
+  # Strings rather than the bytes objects TF returns: object arrays would
+  # need pickle to load.
+  arrays = {'video_ids': np.array([i.decode() for i in video_ids], np.str_),
+            'labels': labels, 'features': features}
   write_npz(output_path, **arrays)
   return arrays

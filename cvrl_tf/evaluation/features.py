@@ -21,7 +21,8 @@ def extract_features(encode: Callable[[tf.Tensor], tf.Tensor],
   """Encodes every video of an evaluation dataset.
 
   Args:
-    encode: clips [N, T, H, W, 3] -> features [N, D].
+    encode: clips [N, T, H, W, 3] -> features [N, D]; pass a `tf.function`
+      (traced once, reused across calls) for speed.
     dataset: batches of ({'image': [B * num_views, T, H, W, 3],
       'video_id': [B] (optional)}, labels [B, ...]) as built by
       `video_input.build_dataset` for evaluation.
@@ -31,7 +32,6 @@ def extract_features(encode: Callable[[tf.Tensor], tf.Tensor],
     (video_ids [V] bytes, labels [V] int64, features [V, D] float32), the
     features averaged over each video's views.
   """
-  encode = tf.function(encode)
   ids, labels, features = [], [], []
   for batch_features, batch_labels in dataset:
     embeddings = multiview.average_views(

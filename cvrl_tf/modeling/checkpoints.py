@@ -1,5 +1,6 @@
 """Loads a pretrained backbone and refuses checkpoints that do not match."""
-import uuid
+import os
+import tempfile
 
 from absl import logging
 import tensorflow as tf
@@ -29,12 +30,10 @@ def _variable_shapes(path: str, root: str):
 
 def expected_variable_shapes(module: tf.Module, root: str):
   """{key: shape} a checkpoint must hold to restore `module` under `root`."""
-  scratch = f'ram://expected_{uuid.uuid4().hex}/ckpt'
-  try:
-    saved = tf.train.Checkpoint(**{root: module}).write(scratch)
+  with tempfile.TemporaryDirectory() as scratch:
+    saved = tf.train.Checkpoint(**{root: module}).write(
+        os.path.join(scratch, 'ckpt'))
     return _variable_shapes(saved, root)
-  finally:
-    tf.io.gfile.rmtree(scratch.rsplit('/', 1)[0])
 
 
 def load_backbone(backbone: tf_keras.Model, checkpoint_path: str,

@@ -13,14 +13,15 @@ None to accept any clip size. Loading needs TensorFlow only:
 
   encoder = tf.saved_model.load(export_dir)
   features = encoder.signatures['serving_default'](images=clips)['features']
+
+`encoder.serve_uint8(clips)` and `encoder.serve_float(clips)` work as well.
 """
 import os
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 import tf_keras
 from official.core import config_definitions as cfg
-from official.core import export_base
 from official.modeling import hyperparams
 
 from cvrl_tf.dataloaders import video_input
@@ -28,54 +29,53 @@ from cvrl_tf.evaluation import extract
 
 UINT8_SIGNATURE = 'serving_default'
 FLOAT_SIGNATURE = 'serve_float'
-# Input type -> signature name, as Model Garden's `function_keys`.
-FUNCTION_KEYS = {'uint8': UINT8_SIGNATURE, 'float': FLOAT_SIGNATURE}
 
 
-def _encode(images: tf.Tensor, model: tf_keras.Model) -> tf.Tensor:
-  return model(images, training=False)
+class EncoderModule(tf.Module):
+  """The encoder's serving functions and the variables they read.
 
+  The Keras encoder itself is not tracked: a SavedModel of Keras objects
+  stores every layer's traced calls too, which takes several times longer
+  to save and to load and is of no use to `tf.saved_model.load`.
+  """
 
-class EncoderExportModule(export_base.ExportModule):
-  """Serves the encoder of a CVRL model on clips [B, T, H, W, 3]."""
-
-  def __init__(self, params: cfg.ExperimentConfig, model: tf_keras.Model,
-               clip_shape: Sequence[Optional[int]]):
+  def __init__(self, encoder: tf_keras.Model,
+               clip_shape: Sequence[Optional[int]], zero_centering: bool):
     """Initializes the module.
 
     Args:
-      params: the experiment; its train_data sets the normalisation.
-      model: a `CVRLModel`; only its encoder is exported.
+      encoder: clips [B, T, H, W, 3] -> features [B, C].
       clip_shape: (T, H, W) of the served clips, None entries for any size.
+      zero_centering: map frames to [-1, 1], as the experiment's input
+        pipeline does when `zero_centering_image` is set.
     """
-    super().__init__(params, model.encoder, inference_step=_encode)
-    self._input_shape = [None, *clip_shape, 3]
-    self._zero_centering = params.task.train_data.zero_centering_image
+    super().__init__(name='cvrl_encoder')
+    self.encoder_variables = list(encoder.variables)
+    self._self_setattr_tracking = False
+    self._encoder = encoder
+    self._self_setattr_tracking = True
+    self._zero_centering = zero_centering
+    shape = [None, *clip_shape, 3]
+    self.serve_float = tf.function(
+        self._serve_float,
+        input_signature=[tf.TensorSpec(shape, tf.float32, name='images')])
+    self.serve_uint8 = tf.function(
+        self._serve_uint8,
+        input_signature=[tf.TensorSpec(shape, tf.uint8, name='images')])
 
-  def serve(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """Float clips [B, T, H, W, 3] in [0, 1] -> {'features': [B, C]}."""
+  def _serve_float(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Clips [B, T, H, W, 3] in [0, 1] -> {'features': [B, C]}."""
     images = video_input.normalize(images, self._zero_centering, tf.float32)
-    return {'features': self.inference_step(images)}
+    return {'features': self._encoder(images, training=False)}
 
-  def serve_uint8(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
+  def _serve_uint8(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
     """uint8 clips [B, T, H, W, 3] -> {'features': [B, C]}."""
-    return self.serve(tf.cast(images, tf.float32) * (1.0 / 255.0))
+    return self._serve_float(tf.cast(images, tf.float32) * (1.0 / 255.0))
 
-  def get_inference_signatures(
-      self, function_keys: Mapping[str, str]
-  ) -> Dict[str, tf.types.experimental.ConcreteFunction]:
-    """{signature name: concrete function} for input types 'uint8', 'float'."""
-    functions = {'uint8': (self.serve_uint8, tf.uint8),
-                 'float': (self.serve, tf.float32)}
-    signatures = {}
-    for input_type, name in function_keys.items():
-      if input_type not in functions:
-        raise ValueError(f'Unknown input type {input_type!r}; expected one '
-                         f'of {sorted(functions)}.')
-      function, dtype = functions[input_type]
-      signatures[name] = tf.function(function).get_concrete_function(
-          tf.TensorSpec(self._input_shape, dtype, name='images'))
-    return signatures
+  def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    """The SavedModel's signatures: {name: concrete function}."""
+    return {UINT8_SIGNATURE: self.serve_uint8.get_concrete_function(),
+            FLOAT_SIGNATURE: self.serve_float.get_concrete_function()}
 
 
 def export_saved_model(params: cfg.ExperimentConfig, checkpoint_path: str,
@@ -104,8 +104,9 @@ def export_saved_model(params: cfg.ExperimentConfig, checkpoint_path: str,
     clip_shape = params.task.train_data.feature_shape[:3]
   model = extract.restore_model(params.task.model, [*clip_shape, 3],
                                 checkpoint_path)
-  export_base.export(EncoderExportModule(params, model, clip_shape),
-                     FUNCTION_KEYS, export_dir, timestamped=False)
+  module = EncoderModule(model.encoder, clip_shape,
+                         params.task.train_data.zero_centering_image)
+  tf.saved_model.save(module, export_dir, signatures=module.signatures())
   hyperparams.save_params_dict_to_yaml(
       params, os.path.join(export_dir, 'params.yaml'))
   return export_dir

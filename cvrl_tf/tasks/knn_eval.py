@@ -71,7 +71,8 @@ class KnnEvalTask(base_task.Task):
         np.concatenate(aggregated_logs['labels']))
     train_data = self.task_config.train_data
     _, train_labels, train_features = features_lib.extract_features(
-        lambda images: self._model.encode(images, training=False),
+        tf.function(lambda images: self._model.encode(images, training=False),
+                    reduce_retracing=True),
         video_input.build_dataset(train_data), num_views(train_data))
     return retrieval.knn_retrieval(
         train_features, train_labels, test_features, test_labels,

@@ -1,0 +1,141 @@
+"""Evaluation tasks through orbit, started from a pretraining checkpoint."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cvrl_tf import train as trainer_lib
+from cvrl_tf.evaluation import protocols
+from cvrl_tf.evaluation import subsets
+from cvrl_tf.modeling import checkpoints
+from cvrl_tf.tasks import classification
+from cvrl_tf.tasks import knn_eval
+from tiny_experiments import tiny_classification
+from tiny_experiments import tiny_knn
+from tiny_experiments import tiny_pretrain
+from toy_records import write_toy_records
+
+
+@pytest.fixture(scope='module')
+def patterns(tmp_path_factory):
+  directory = str(tmp_path_factory.mktemp('records'))
+  return (write_toy_records(directory, 'train', videos_per_class=2),
+          write_toy_records(directory, 'test', videos_per_class=1))
+
+
+@pytest.fixture(scope='module')
+def pretrained(patterns, tmp_path_factory):
+  """A checkpoint directory of a 2-step pretraining run."""
+  model_dir = str(tmp_path_factory.mktemp('pretrain'))
+  trainer_lib.run(tiny_pretrain(patterns[0], train_steps=2,
+                                checkpoint_interval=2), 'train', model_dir)
+  return model_dir
+
+
+def backbone_values(path):
+  reader = tf.train.load_checkpoint(path)
+  return {name: reader.get_tensor(name)
+          for name, _ in tf.train.list_variables(path)
+          if name.startswith('backbone/') and name.endswith('VARIABLE_VALUE')
+          and '.OPTIMIZER_SLOT' not in name}
+
+
+def run_classification(name, patterns, pretrained, model_dir, **overrides):
+  params = tiny_classification(name, *patterns, init_checkpoint=pretrained,
+                               **overrides)
+  _, logs = trainer_lib.run(params, 'train_and_eval', str(model_dir))
+  return params, logs
+
+
+def test_linear_eval_changes_only_the_classifier(patterns, pretrained,
+                                                 tmp_path):
+  run_classification('cvrl_linear_eval', patterns, pretrained, tmp_path)
+  before = backbone_values(tf.train.latest_checkpoint(pretrained))
+  after = backbone_values(tf.train.latest_checkpoint(str(tmp_path)))
+  assert before.keys() == after.keys() and len(before) > 50
+  # Weights and BatchNorm statistics alike: the backbone is frozen and in
+  # inference mode.
+  for name in before:
+    np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+  reader = tf.train.load_checkpoint(str(tmp_path))
+  logits_kernel = [n for n, _ in tf.train.list_variables(str(tmp_path))
+                   if n.startswith('model/') and 'kernel' in n
+                   and 'backbone' not in n and 'optimizer' not in n]
+  assert logits_kernel
+  assert np.abs(reader.get_tensor(logits_kernel[-1])).sum() > 0
+
+
+def test_finetune_updates_the_backbone(patterns, pretrained, tmp_path):
+  _, logs = run_classification('cvrl_finetune', patterns, pretrained,
+                               tmp_path)
+  before = backbone_values(tf.train.latest_checkpoint(pretrained))
+  after = backbone_values(tf.train.latest_checkpoint(str(tmp_path)))
+  changed = [n for n in before if not np.array_equal(before[n], after[n])]
+  assert len(changed) > len(before) // 2
+  assert 0.0 <= logs['top1'] <= logs['top5'] <= 1.0
+
+
+def test_mismatched_checkpoint_names_missing_variables(patterns, pretrained,
+                                                       tmp_path):
+  wider = {'type': 'r3d', 'r3d': {'model_id': 34, 'width_multiplier': 0.25}}
+  params = tiny_classification('cvrl_linear_eval', *patterns,
+                               init_checkpoint=pretrained, backbone=wider)
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match='missing .*backbone'):
+    trainer_lib.run(params, 'train', str(tmp_path))
+
+
+def test_semi_supervised_trains_on_a_written_balanced_subset(
+    patterns, pretrained, tmp_path):
+  params = tiny_classification(
+      'cvrl_semi_supervised', *patterns, init_checkpoint=pretrained,
+      train_subset={'fraction': 0.5, 'seed': 3})
+  task = classification.ClassificationTask(params.task,
+                                           logging_dir=str(tmp_path))
+  dataset = task.build_inputs(params.task.train_data.replace(
+      output_video_id=True))
+  written = subsets.read_subset(str(tmp_path / 'train_subset_ids.txt'))
+  # 2 videos per class, half of them: one per class.
+  assert len(written) == 10
+  assert len({video_id.rsplit('_', 1)[0] for video_id in written}) == 10
+  # The training pipeline shuffles and repeats: 160 draws cover all 10.
+  seen = {v.decode() for features, _ in dataset.take(40)
+          for v in features['video_id'].numpy()}
+  assert seen == set(written)
+
+
+def test_multi_view_validation_averages_logits_per_video(patterns, tmp_path):
+  params = tiny_classification('cvrl_finetune', *patterns)
+  task = classification.ClassificationTask(params.task)
+  model = task.build_model()
+  features, labels = next(iter(task.build_inputs(params.task.validation_data)))
+  metrics = task.build_metrics(training=False)
+  task.validation_step((features, labels), model, metrics)
+  views = model(features['image'], training=False).numpy().reshape(
+      labels.shape[0], 6, -1)
+  expected = np.mean(views.mean(axis=1).argmax(-1) == labels.numpy().argmax(-1))
+  assert metrics[0].result().numpy() == pytest.approx(expected)
+
+
+def test_knn_task_matches_the_direct_protocol(patterns, pretrained, tmp_path):
+  params = tiny_knn(*patterns, init_checkpoint=pretrained)
+  _, logs = trainer_lib.run(params, 'eval', str(tmp_path))
+  task = knn_eval.KnnEvalTask(params.task)
+  model = task.build_model()
+  task.initialize(model)
+  expected = protocols.knn_eval(
+      tf.function(lambda x: model.encode(x, training=False)),
+      params.task.train_data, params.task.validation_data, ks=(1, 5),
+      knn_k=5)
+  for key, value in expected.items():
+    assert logs[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_continuous_knn_eval_on_a_ram_filesystem(patterns):
+  model_dir = 'ram://cvrl_continuous_eval'
+  trainer_lib.run(tiny_pretrain(patterns[0], train_steps=2,
+                                checkpoint_interval=1), 'train', model_dir)
+  params = tiny_knn(*patterns, train_steps=2)
+  params.override({'trainer': {'continuous_eval_timeout': 5}})
+  _, logs = trainer_lib.run(params, 'continuous_eval', model_dir)
+  assert 0.0 <= logs.get('recall@1', 0.0) <= 1.0
+  assert tf.io.gfile.glob(model_dir + '/validation/events.out.tfevents*')

@@ -1,0 +1,84 @@
+"""Tiny versions of the registered experiments, for tests on CPU."""
+from official.core import exp_factory
+
+import cvrl_tf  # pylint: disable=unused-import
+
+TINY_BACKBONE = {'type': 'r3d', 'r3d': {'model_id': 18,
+                                        'width_multiplier': 0.25}}
+TINY_CVRL_MODEL = {'backbone': TINY_BACKBONE, 'projection_hidden_dim': 64,
+                   'projection_dim': 32}
+CPU_RUNTIME = {'distribution_strategy': 'one_device',
+               'mixed_precision_dtype': 'float32', 'num_gpus': 0}
+
+
+def tiny_data(input_path: str, **overrides) -> dict:
+  data = {'input_path': input_path, 'global_batch_size': 8,
+          'feature_shape': [4, 32, 32, 3], 'temporal_stride': 2,
+          'min_image_size': 36, 'seed': 1, 'shuffle_buffer_size': 20}
+  data.update(overrides)
+  return data
+
+
+def schedule(train_steps: int, learning_rate: float,
+             checkpoint_interval: int = 5) -> dict:
+  return {
+      'train_steps': train_steps, 'steps_per_loop': min(5, train_steps),
+      'summary_interval': min(5, train_steps),
+      'checkpoint_interval': checkpoint_interval,
+      'optimizer_config': {
+          'learning_rate': {'cosine': {'initial_learning_rate': learning_rate,
+                                       'decay_steps': train_steps}},
+          # Presets derive warm-up from real dataset sizes; keep it short.
+          'warmup': {'linear': {'warmup_steps': 1}}}}
+
+
+def tiny_experiment(name: str, override: dict):
+  params = exp_factory.get_exp_config(name)
+  params.override({'runtime': CPU_RUNTIME, **override}, is_strict=True)
+  params.validate()
+  return params
+
+
+def tiny_pretrain(record_pattern: str, train_steps: int,
+                  checkpoint_interval: int = 5):
+  data = tiny_data(record_pattern)
+  params = tiny_experiment('cvrl_pretrain', {
+      'task': {'model': TINY_CVRL_MODEL, 'train_data': data,
+               'validation_data': data},
+      'trainer': schedule(train_steps, 1.0, checkpoint_interval)})
+  params.override({'trainer': {'optimizer_config': {
+      'warmup': {'linear': {'warmup_steps': 2}}}}})
+  return params
+
+
+def tiny_classification(name: str, train_pattern: str, test_pattern: str,
+                        train_steps: int = 3, init_checkpoint: str = '',
+                        backbone: dict = None, **task_overrides):
+  """A linear-eval / fine-tune / semi-supervised experiment on toy records."""
+  return tiny_experiment(name, {
+      'task': {
+          'model': {'backbone': backbone or TINY_BACKBONE},
+          'train_data': tiny_data(train_pattern, num_classes=10,
+                                  global_batch_size=4),
+          'validation_data': tiny_data(
+              test_pattern, num_classes=10, global_batch_size=2,
+              feature_shape=[4, 32, 32, 3], min_image_size=32,
+              num_test_clips=2, num_test_crops=3),
+          'init_checkpoint': init_checkpoint, **task_overrides},
+      'trainer': {**schedule(train_steps, 0.1, train_steps),
+                  'validation_steps': 2},
+  })
+
+
+def tiny_knn(train_pattern: str, test_pattern: str, init_checkpoint: str = '',
+             train_steps: int = 0):
+  eval_data = dict(num_classes=10, global_batch_size=4, num_test_clips=2,
+                   num_test_crops=1, min_image_size=32, output_video_id=True)
+  return tiny_experiment('cvrl_knn_eval', {
+      'task': {'model': TINY_CVRL_MODEL,
+               'train_data': tiny_data(train_pattern, **eval_data),
+               'validation_data': tiny_data(test_pattern, **eval_data),
+               'recall_ks': [1, 5], 'knn_k': 5,
+               'init_checkpoint': init_checkpoint},
+      'trainer': {'train_steps': train_steps, 'validation_steps': -1},
+  })
