@@ -4,10 +4,13 @@ Every failure is a `ConfigError` whose message is one line naming the field
 and the problem, so the trainer can print it instead of a stack trace.
 """
 import re
-from typing import List
+from typing import List, Sequence
 
 import tensorflow as tf
+import yaml
+from official.core import config_definitions as cfg
 from official.core import exp_factory
+from official.modeling import hyperparams
 
 
 class ConfigError(ValueError):
@@ -25,6 +28,36 @@ def describe_parse_error(error: Exception) -> str:
     return f'unknown experiment: {message.split()[2]!r}. ' + (
         'Registered: ' + ', '.join(registered_experiments()) + '.')
   return f'{type(error).__name__}: {message.splitlines()[0]}'
+
+
+def experiment_params(experiment: str, config_files: Sequence[str] = (),
+                      params_override: str = '') -> cfg.ExperimentConfig:
+  """A registered experiment overridden by YAML files, then by a string.
+
+  Args:
+    experiment: name registered with `exp_factory`, e.g. 'cvrl_pretrain'.
+    config_files: YAML files (local or gs://), applied in order.
+    params_override: YAML / JSON string or 'a.b=1,c.d=x', applied last.
+
+  Returns:
+    The validated ExperimentConfig.
+
+  Raises:
+    config_validation.ConfigError: unknown experiment or key, or bad value.
+  """
+  try:
+    params = exp_factory.get_exp_config(experiment)
+    for config_file in config_files:
+      params = hyperparams.override_params_dict(params, config_file,
+                                                is_strict=True)
+    if params_override:
+      params = hyperparams.override_params_dict(params, params_override,
+                                                is_strict=True)
+    params.validate()
+  except (LookupError, ValueError, TypeError, AttributeError,
+          yaml.YAMLError) as e:
+    raise ConfigError(describe_parse_error(e)) from e
+  return params
 
 
 def registered_experiments() -> List[str]:

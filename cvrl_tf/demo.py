@@ -12,17 +12,16 @@ from typing import Dict
 
 from absl import logging
 import tensorflow as tf
-from official.core import exp_factory
-from official.modeling import hyperparams
 
+from cvrl_tf import config_validation
 from cvrl_tf import train as trainer_lib
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.data_prep import converter
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import toy_videos
 from cvrl_tf.data_prep import video_decoding
+from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import protocols
-from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model
 from cvrl_tf.tasks import pretrain
 
@@ -86,9 +85,8 @@ def make_records(paths: DemoPaths, num_shards: int = 4) -> Dict[str, int]:
 
 def pretrain_params(paths: DemoPaths, train_steps: int = 0):
   """The toy pretraining experiment reading the demo's records."""
-  params = exp_factory.get_exp_config('cvrl_pretrain')
-  params = hyperparams.override_params_dict(params, TOY_PRETRAIN_YAML,
-                                            is_strict=True)
+  params = config_validation.experiment_params('cvrl_pretrain',
+                                               [TOY_PRETRAIN_YAML])
   override = {'task': {'train_data': {
       'input_path': paths.record_pattern('train'),
       'num_classes': NUM_TOY_CLASSES}}}
@@ -113,11 +111,13 @@ def eval_data(params, input_path: str) -> data_cfg.DataConfig:
 def build_encoder(params, checkpoint_dir: str = ''):
   """The pretraining model, restored from `checkpoint_dir` when given."""
   tf.keras.utils.set_random_seed(0)
-  model = cvrl_model.build_cvrl_model(
-      pretrain.model_input_specs(params.task.train_data.feature_shape),
-      params.task.model)
+  feature_shape = params.task.train_data.feature_shape
   if checkpoint_dir:
-    checkpoints.load_backbone(model.backbone, checkpoint_dir)
+    model = extract.restore_model(params.task.model, feature_shape,
+                                  checkpoint_dir)
+  else:
+    model = cvrl_model.build_cvrl_model(
+        pretrain.model_input_specs(feature_shape), params.task.model)
   return tf.function(lambda images: model.encode(images, training=False),
                      reduce_retracing=True)
 

@@ -17,6 +17,7 @@ from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
 from official.modeling import performance
+import yaml
 
 import cvrl_tf  # pylint: disable=unused-import  (registers experiments)
 from cvrl_tf import config_validation
@@ -29,7 +30,8 @@ def parse_params(flags_obj):
   """ExperimentConfig from the flags; raises ConfigError on any mistake."""
   try:
     params = train_utils.parse_configuration(flags_obj, print_return=False)
-  except (LookupError, ValueError, TypeError, AttributeError) as e:
+  except (LookupError, ValueError, TypeError, AttributeError,
+          yaml.YAMLError) as e:
     raise config_validation.ConfigError(
         config_validation.describe_parse_error(e)) from e
   config_validation.validate(params, flags_obj.mode)

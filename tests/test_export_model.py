@@ -32,7 +32,7 @@ def tiny_override(width_multiplier=0.25):
 
 
 def tiny_params(width_multiplier=0.25):
-  return extract.experiment_params('cvrl_pretrain', CONFIG_FILES,
+  return config_validation.experiment_params('cvrl_pretrain', CONFIG_FILES,
                                    tiny_override(width_multiplier))
 
 

@@ -55,7 +55,7 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   try:
-    params = extract.experiment_params(
+    params = config_validation.experiment_params(
         _EXPERIMENT.value, _CONFIG_FILE.value or (), _PARAMS_OVERRIDE.value)
     clip_shape = (parse_clip_shape(_CLIP_SHAPE.value)
                   if _CLIP_SHAPE.value else None)

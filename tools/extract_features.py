@@ -53,7 +53,7 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   try:
-    params = extract.experiment_params(
+    params = config_validation.experiment_params(
         _EXPERIMENT.value, _CONFIG_FILE.value or (), _PARAMS_OVERRIDE.value)
     arrays = extract.extract_to_npz(
         params, _CHECKPOINT_PATH.value, _INPUT_PATH.value, _OUTPUT_PATH.value,

@@ -15,12 +15,9 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
-import yaml
-from official.core import config_definitions as cfg
-from official.core import exp_factory
-from official.modeling import hyperparams
 
-from cvrl_tf import config_validation
+from official.core import config_definitions as cfg
+
 from cvrl_tf.configs import cvrl as cvrl_cfg
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.dataloaders import video_input
@@ -29,37 +26,6 @@ from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model
 from cvrl_tf.tasks import knn_eval
 from cvrl_tf.tasks import pretrain
-
-
-def experiment_params(experiment: str, config_files: Sequence[str] = (),
-                      params_override: str = '') -> cfg.ExperimentConfig:
-  """A registered experiment overridden by YAML files, then by a string.
-
-  Args:
-    experiment: name registered with `exp_factory`, e.g. 'cvrl_pretrain'.
-    config_files: YAML files (local or gs://), applied in order.
-    params_override: YAML / JSON string or 'a.b=1,c.d=x', applied last.
-
-  Returns:
-    The validated ExperimentConfig.
-
-  Raises:
-    config_validation.ConfigError: unknown experiment or key, or bad value.
-  """
-  try:
-    params = exp_factory.get_exp_config(experiment)
-    for config_file in config_files:
-      params = hyperparams.override_params_dict(params, config_file,
-                                                is_strict=True)
-    if params_override:
-      params = hyperparams.override_params_dict(params, params_override,
-                                                is_strict=True)
-    params.validate()
-  except (LookupError, ValueError, TypeError, AttributeError,
-          yaml.YAMLError) as e:
-    raise config_validation.ConfigError(
-        config_validation.describe_parse_error(e)) from e
-  return params
 
 
 def restore_model(model_config: cvrl_cfg.CVRLModel,

@@ -1,0 +1,36 @@
+"""Every YAML in experiments/ applies to its registered experiment."""
+import glob
+import os
+
+import pytest
+from official.core import exp_factory
+from official.modeling import hyperparams
+
+import cvrl_tf  # pylint: disable=unused-import
+
+EXPERIMENTS_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'experiments')
+
+
+def experiment_for(yaml_name: str) -> str:
+  for prefix, experiment in (('cvrl_pretrain_k600', 'cvrl_pretrain_kinetics600'),
+                             ('cvrl_pretrain', 'cvrl_pretrain'),
+                             ('cvrl_linear_eval', 'cvrl_linear_eval'),
+                             ('cvrl_finetune', 'cvrl_finetune'),
+                             ('cvrl_semi_supervised', 'cvrl_semi_supervised'),
+                             ('cvrl_knn_eval', 'cvrl_knn_eval')):
+    if yaml_name.startswith(prefix):
+      return experiment
+  raise AssertionError(f'No experiment for {yaml_name}')
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(
+    os.path.join(EXPERIMENTS_DIR, '*.yaml'))), ids=os.path.basename)
+def test_yaml_overrides_its_experiment_strictly(path):
+  params = exp_factory.get_exp_config(experiment_for(os.path.basename(path)))
+  params = hyperparams.override_params_dict(params, path, is_strict=True)
+  params.validate()
+  trainer = params.trainer
+  if trainer.train_steps:
+    decay = trainer.optimizer_config.learning_rate.cosine.decay_steps
+    assert decay == trainer.train_steps
