@@ -198,3 +198,82 @@ def test_gaussian_blur_matches_numpy_reference():
   blurred = color_ops.gaussian_blur(tf.constant(image), tf.constant(sigma),
                                     size)
   np.testing.assert_allclose(blurred, reference, atol=1e-5)
+
+
+def _jitter_params(order, brightness=1.3, contrast=0.7, saturation=1.6,
+                   hue=0.15):
+  return {'brightness': tf.constant(brightness),
+          'contrast': tf.constant(contrast),
+          'saturation': tf.constant(saturation), 'hue': tf.constant(hue),
+          'order': tf.constant(order, tf.int32)}
+
+
+def _reference_jitter(frames, params):
+  """The four tf.image operations composed in Python, in `params` order."""
+  ops = [
+      lambda x: tf.minimum(x * params['brightness'], 1.0),
+      lambda x: tf.clip_by_value(
+          tf.image.adjust_contrast(x, params['contrast']), 0.0, 1.0),
+      lambda x: tf.image.adjust_saturation(x, params['saturation']),
+      lambda x: tf.image.adjust_hue(x, params['hue']),
+  ]
+  for i in params['order'].numpy():
+    frames = ops[i](frames)
+  return frames
+
+
+@pytest.mark.parametrize('order', [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]])
+def test_compiled_color_distortion_matches_tf_image(order):
+  rng = np.random.default_rng(1)
+  frames = tf.constant(rng.uniform(size=[3, 20, 24, 3]), tf.float32)
+  params = {**_jitter_params(order), 'jitter': tf.constant(True),
+            'grayscale': tf.constant(False)}
+  compiled = color_ops.distort_colors_compiled(frames, params)
+  reference = _reference_jitter(frames, params)
+  # XLA rounds the HSV round trips differently, by a few float32 ulps.
+  np.testing.assert_allclose(compiled, reference, atol=1e-5)
+  gray = color_ops.distort_colors_compiled(
+      frames, {**params, 'grayscale': tf.constant(True)})
+  np.testing.assert_allclose(
+      gray, tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(reference)),
+      atol=1e-5)
+
+
+def test_compiled_color_distortion_matches_uncompiled_for_random_draws():
+  frames = tf.constant(_colourful_image()[None] / 255.0, tf.float32)
+  for seed in range(40):
+    params = color_ops.sample_photometric_params(
+        tf.constant([seed, 5]), 0.8, 1.0, 0.2, 0.5)
+    np.testing.assert_allclose(
+        color_ops.distort_colors_compiled(frames, params),
+        color_ops.distort_colors(frames, params), atol=1e-5)
+
+
+@pytest.mark.parametrize('sigma', [0.1, 0.5, 1.0, 1.7, 2.0])
+def test_blur_without_negligible_taps_matches_full_filter(sigma):
+  rng = np.random.default_rng(2)
+  frames = tf.constant(rng.uniform(size=[2, 40, 30, 3]), tf.float32)
+  size = color_ops.gaussian_kernel_size(224)
+  full = color_ops.gaussian_blur(frames, tf.constant(sigma), size)
+  short = color_ops.gaussian_blur(frames, tf.constant(sigma), size,
+                                  drop_negligible_taps=True)
+  np.testing.assert_allclose(short, full, atol=1e-6)
+
+
+def test_augment_clip_is_geometric_then_photometric_stage():
+  # The fast host path equals the straightforward composition: decode,
+  # crop, flip and resize, then the colour and blur of the same draws.
+  encoded = _encode(_colourful_image(), 2)
+  params = data_cfg.SpatialAugmentation()
+  for seed in range(8):
+    seed = tf.constant([seed, 9])
+    geometric = spatial_augmentation.augment_clip(encoded, seed, OUT, params,
+                                                  photometric=False)
+    photometric = spatial_augmentation.sample_photometric_params(seed,
+                                                                 params)
+    reference = color_ops.blur(
+        color_ops.distort_colors(geometric, photometric), photometric,
+        color_ops.gaussian_kernel_size(OUT[0]))
+    np.testing.assert_allclose(
+        spatial_augmentation.augment_clip(encoded, seed, OUT, params),
+        reference, atol=1e-5)

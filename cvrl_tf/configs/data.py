@@ -53,10 +53,27 @@ class SpatialAugmentation(hyperparams.Config):
 
 @dataclasses.dataclass
 class Augmentation(hyperparams.Config):
+  """CVRL augmentation of SSL training views.
+
+  Attributes:
+    temporal: how the two views are placed in time.
+    spatial: how each view is cropped, flipped and photometrically distorted.
+    device_augmentation: the input pipeline only samples, decodes the crop
+      window, resizes and flips; colour jitter, grayscale and blur run in the
+      pretraining `train_step` on the batched [2B, T, H, W, 3] views, with the
+      per-clip parameters the host drew from the same seeds (passed in
+      `features['photometric_params']`), so the augmentation's distribution
+      and, for a fixed `seed`, its values are those of the host path. It
+      moves more than half of the host CPU cost per video to the
+      accelerator. Requires `spatial.temporally_consistent`. With a `dtype`
+      other than float32 the views are rounded to it before the colour
+      distortion.
+  """
   temporal: TemporalAugmentation = dataclasses.field(
       default_factory=TemporalAugmentation)
   spatial: SpatialAugmentation = dataclasses.field(
       default_factory=SpatialAugmentation)
+  device_augmentation: bool = False
 
 
 @dataclasses.dataclass

@@ -11,11 +11,14 @@ Stages, each a graph function mapped by `tf.data` (no Python callbacks):
   PostBatchProcessor  folds views into the batch dimension
 
 Per-video outputs of the Parser (T, H, W from `feature_shape`):
-  SSL training         image [2, T, H, W, 3]  (view 1, view 2)
+  SSL training         image ([T, H, W, 3], [T, H, W, 3])  (view 1, view 2)
   supervised training  image [T, H, W, 3]
   evaluation           image [clips * crops, T, H, W, 3]  (clip-major)
 and after batching and `PostBatchProcessor`:
   SSL training         image [2B, T, H, W, 3]: rows :B view 1, B: view 2
+                       (and, with `device_augmentation`, the views' colour
+                       and blur parameters, dict of [2B, ...], under
+                       `device_augmentation.PARAMS_KEY`, same row order)
   supervised training  image [B, T, H, W, 3]
   evaluation           image [B * clips * crops, T, H, W, 3]
 Labels stay [B, num_classes] (one-hot) or [B, L]. Images are float in [0, 1]
@@ -32,6 +35,7 @@ from official.vision.dataloaders import video_input as mg_video_input
 from official.vision.ops import preprocess_ops_3d
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.ops import device_augmentation
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
 
@@ -53,12 +57,9 @@ class Decoder(decoder.Decoder):
     self._image_key = image_key
     self._label_key = label_key
     self._video_id_key = video_id_key
-
-  def _context_features(self):
-    return {
-        self._label_key: tf.io.VarLenFeature(tf.int64),
-        self._video_id_key: tf.io.FixedLenFeature(
-            [], tf.string, default_value=''),
+    self._context_features = {
+        label_key: tf.io.VarLenFeature(tf.int64),
+        video_id_key: tf.io.FixedLenFeature([], tf.string, default_value=''),
     }
 
   def decode(self, serialized_example: tf.Tensor) -> Features:
@@ -73,7 +74,7 @@ class Decoder(decoder.Decoder):
     """
     context, sequences = tf.io.parse_single_sequence_example(
         serialized_example,
-        context_features=self._context_features(),
+        context_features=self._context_features,
         sequence_features={
             self._image_key: tf.io.FixedLenSequenceFeature([], tf.string),
         })
@@ -86,7 +87,7 @@ class Decoder(decoder.Decoder):
   def decode_context(self, serialized_example: tf.Tensor) -> Features:
     """Like `decode` without the frames: 'label' [L] and 'video_id'."""
     context, _ = tf.io.parse_single_sequence_example(
-        serialized_example, context_features=self._context_features())
+        serialized_example, context_features=self._context_features)
     return {
         'label': tf.sparse.to_dense(context[self._label_key]),
         'video_id': context[self._video_id_key],
@@ -199,10 +200,17 @@ class Parser(parser.Parser):
     self._num_classes = params.num_classes
     self._label_dtype = tf.dtypes.as_dtype(params.label_dtype)
     self._output_video_id = params.output_video_id
+    self._device_augmentation = (params.augmentation.device_augmentation
+                                 and self._spatial.enabled)
+    if self._device_augmentation and not self._spatial.temporally_consistent:
+      raise ValueError('device_augmentation draws one set of photometric '
+                       'parameters per clip: it needs temporally consistent '
+                       'spatial augmentation.')
 
-  def _outputs(self, image: tf.Tensor,
-               decoded: Features) -> Tuple[Features, tf.Tensor]:
-    features = {'image': normalize(image, self._zero_centering, self._dtype)}
+  def _outputs(self, image, decoded: Features) -> Tuple[Features, tf.Tensor]:
+    """Normalises `image` (a tensor or a tuple of views), adds the label."""
+    features = {'image': tf.nest.map_structure(
+        lambda x: normalize(x, self._zero_centering, self._dtype), image)}
     if self._output_video_id:
       features['video_id'] = decoded['video_id']
     label = mg_video_input.process_label(decoded['label'], self._one_hot,
@@ -211,7 +219,15 @@ class Parser(parser.Parser):
 
   def _parse_ssl_data(self, decoded: Features,
                       seed: tf.Tensor) -> Tuple[Features, tf.Tensor]:
-    """Two independently augmented views: image [2, T, H, W, 3]."""
+    """Two independently augmented views: image, a pair of [T, H, W, 3].
+
+    The views stay separate tensors until `PostBatchProcessor` concatenates
+    their batches: stacking them per video would copy every frame once more.
+
+    With device augmentation the views are not yet colour-distorted or
+    blurred, and their parameters are added: dict of [2, ...] under
+    `device_augmentation.PARAMS_KEY`.
+    """
     frames = decoded['frames']
     sample_seed, *view_seeds = tf.unstack(
         tf.random.experimental.stateless_split(seed, 3))
@@ -221,9 +237,16 @@ class Parser(parser.Parser):
     views = [
         spatial_augmentation.augment_frames(
             tf.gather(frames, indices[i]), view_seed, self._output_size,
-            self._spatial) for i, view_seed in enumerate(view_seeds)
+            self._spatial, photometric=not self._device_augmentation)
+        for i, view_seed in enumerate(view_seeds)
     ]
-    return self._outputs(tf.stack(views), decoded)
+    features, label = self._outputs(tuple(views), decoded)
+    if self._device_augmentation:
+      view_params = [spatial_augmentation.sample_photometric_params(
+          view_seed, self._spatial) for view_seed in view_seeds]
+      features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
+          lambda *p: tf.stack(p), *view_params)
+    return features, label
 
   def _parse_train_data(self, decoded: Features,
                         seed: tf.Tensor) -> Tuple[Features, tf.Tensor]:
@@ -233,11 +256,10 @@ class Parser(parser.Parser):
         tf.random.experimental.stateless_split(seed, 2))
     indices = temporal_sampling.sample_random_clip_indices(
         tf.shape(frames)[0], self._num_steps, self._stride, sample_seed)
-    spatial = self._spatial.replace(
-        temporally_consistent=True, color_jitter_prob=0.0,
-        grayscale_prob=0.0, blur_prob=0.0)
+    spatial = self._spatial.replace(temporally_consistent=True)
     image = spatial_augmentation.augment_frames(
-        tf.gather(frames, indices), crop_seed, self._output_size, spatial)
+        tf.gather(frames, indices), crop_seed, self._output_size, spatial,
+        photometric=False)
     return self._outputs(image, decoded)
 
   def _parse_eval_data(self,
@@ -273,20 +295,33 @@ class PostBatchProcessor:
     """Reshapes `features['image']`.
 
     Args:
-      features: 'image' [B, V, T, H, W, 3] with V views per video (SSL
-        training or evaluation) or [B, T, H, W, 3].
+      features: 'image' [B, V, T, H, W, 3] with V views per video
+        (evaluation), a pair of [B, T, H, W, 3] (SSL training) or
+        [B, T, H, W, 3]; for SSL training maybe photometric parameters, dict
+        of [B, 2, ...].
       label: [B, ...], returned unchanged.
 
     Returns:
-      Features with 'image' [V * B, T, H, W, 3] view-major for SSL training,
-      [B * V, T, H, W, 3] video-major for evaluation; label.
+      Features with 'image' [2B, T, H, W, 3] view-major for SSL training
+      (and parameters [2B, ...] in the same order), [B * V, T, H, W, 3]
+      video-major for evaluation; label.
     """
+    features = dict(features)
     image = features['image']
     if self._is_training and self._is_ssl:
-      image = tf.concat(tf.unstack(image, axis=1), axis=0)
+      image = tf.concat(image, axis=0)
+      if device_augmentation.PARAMS_KEY in features:
+        features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
+            _fold_views, features[device_augmentation.PARAMS_KEY])
     elif not self._is_training:
       image = tf.reshape(image, [-1, *image.shape[2:]])
-    return {**features, 'image': image}, label
+    features['image'] = image
+    return features, label
+
+
+def _fold_views(tensor: tf.Tensor) -> tf.Tensor:
+  """[B, V, ...] -> [V * B, ...], view-major."""
+  return tf.concat(tf.unstack(tensor, axis=1), axis=0)
 
 
 def _batch_fn(params: data_cfg.DataConfig):

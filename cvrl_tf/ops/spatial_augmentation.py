@@ -4,6 +4,10 @@ A temporally consistent clip shares one crop window, so the window is drawn
 from the first frame's JPEG header and only that window of every frame is
 decoded (`tf.io.decode_and_crop_jpeg`), then the whole [T, h, w, 3] crop is
 resized in one call. Frames are never decoded in full on this path.
+
+Colour distortion and blur (`color_ops`) follow on the resized clip, or are
+left to the accelerator (`cvrl_tf.ops.device_augmentation`), which applies
+them with the parameters `sample_photometric_params` draws from the same seed.
 """
 import math
 from typing import Sequence, Tuple
@@ -125,13 +129,40 @@ def resize(frames: tf.Tensor, output_size: Tuple[int, int]) -> tf.Tensor:
 
 def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   """Flips all frames of [N, H, W, C] together with probability 0.5."""
-  return color_ops.random_apply(lambda x: tf.reverse(x, [2]), 0.5, frames,
-                                seed)
+  return color_ops.random_apply(_flip_left_right, 0.5, frames, seed)
+
+
+def _flip_left_right(frames: tf.Tensor) -> tf.Tensor:
+  """Mirrors [N, H, W, C] frames along W."""
+  # Reversing the middle axis of [N * H, W, C] is ~2x faster than axis 2 of
+  # the 4-D tensor.
+  shape = tf.shape(frames)
+  rows = tf.reshape(frames, [-1, shape[2], shape[3]])
+  return tf.reshape(tf.reverse(rows, [1]), shape)
+
+
+def sample_photometric_params(seed: tf.Tensor,
+                              params: data_cfg.SpatialAugmentation
+                             ) -> color_ops.Params:
+  """Colour, grayscale and blur parameters of a clip augmented with `seed`.
+
+  Args:
+    seed: [2] integer stateless seed, as given to `augment_clip`.
+    params: spatial augmentation config.
+
+  Returns:
+    See `color_ops.sample_photometric_params`.
+  """
+  photometric_seed = tf.random.experimental.stateless_split(seed, 3)[2]
+  return color_ops.sample_photometric_params(
+      photometric_seed, params.color_jitter_prob, params.color_jitter_strength,
+      params.grayscale_prob, params.blur_prob)
 
 
 def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
                  output_size: Tuple[int, int],
-                 params: data_cfg.SpatialAugmentation) -> tf.Tensor:
+                 params: data_cfg.SpatialAugmentation,
+                 photometric: bool = True) -> tf.Tensor:
   """Decodes and augments a clip with one set of random parameters.
 
   RandomResizedCrop, horizontal flip, colour jitter, grayscale and Gaussian
@@ -143,6 +174,9 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     seed: [2] integer stateless seed.
     output_size: (height, width) of the output frames.
     params: spatial augmentation config; `temporally_consistent` is ignored.
+    photometric: apply colour distortion and blur; when False they are left
+      to `cvrl_tf.ops.device_augmentation` with the parameters of
+      `sample_photometric_params(seed, params)`.
 
   Returns:
     float32 [N, height, width, 3] in [0, 1].
@@ -153,8 +187,8 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     window = center_crop_window(image_size, out_w / out_h)
     return resize(decode_crop(encoded, window), output_size)
 
-  crop_seed, flip_seed, color_seed, blur_seed = tf.unstack(
-      tf.random.experimental.stateless_split(seed, 4))
+  crop_seed, flip_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 3)[:2])
   # Ratios are relative to the output's shape, as Model Garden does.
   aspect_range = [r * out_w / out_h for r in params.crop_aspect_ratio_range]
   window = random_crop_window(image_size, crop_seed, params.crop_area_range,
@@ -165,16 +199,22 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     # crop than on the float output.
     frames = random_flip_left_right(frames, flip_seed)
   frames = resize(frames, output_size)
-  frames = color_ops.random_color_distortion(
-      frames, color_seed, params.color_jitter_prob,
-      params.color_jitter_strength, params.grayscale_prob)
-  return color_ops.random_blur(frames, blur_seed, params.blur_prob,
-                               color_ops.gaussian_kernel_size(out_h))
+  if not photometric:
+    return frames
+  photometric_params = sample_photometric_params(seed, params)
+  frames = color_ops.distort_colors_compiled(frames, photometric_params)
+  # The blur stays out of XLA: XLA's CPU depthwise convolution is ~20x
+  # slower than TensorFlow's, and only TensorFlow's allows the shorter
+  # sigma-dependent filter.
+  return color_ops.blur(frames, photometric_params,
+                        color_ops.gaussian_kernel_size(out_h),
+                        drop_negligible_taps=True)
 
 
 def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
                    output_size: Tuple[int, int],
-                   params: data_cfg.SpatialAugmentation) -> tf.Tensor:
+                   params: data_cfg.SpatialAugmentation,
+                   photometric: bool = True) -> tf.Tensor:
   """Spatially augments a clip, consistently or frame by frame.
 
   Args:
@@ -183,16 +223,17 @@ def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
     output_size: (height, width) of the output frames.
     params: spatial augmentation config; with `temporally_consistent` False
       every frame gets its own random parameters.
+    photometric: see `augment_clip`.
 
   Returns:
     float32 [T, height, width, 3] in [0, 1].
   """
   if params.temporally_consistent or not params.enabled:
-    return augment_clip(encoded, seed, output_size, params)
+    return augment_clip(encoded, seed, output_size, params, photometric)
   num_frames = tf.shape(encoded)[0]
   frame_seeds = tf.random.experimental.stateless_split(seed, num_frames)
   return tf.map_fn(
       lambda args: augment_clip(args[0][tf.newaxis], args[1], output_size,
-                                params)[0],
+                                params, photometric)[0],
       (encoded, frame_seeds),
       fn_output_signature=tf.TensorSpec([*output_size, 3], tf.float32))

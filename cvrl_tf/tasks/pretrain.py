@@ -10,6 +10,7 @@ from cvrl_tf.configs import cvrl as cvrl_cfg
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.losses import contrastive_loss
 from cvrl_tf.modeling import cvrl_model
+from cvrl_tf.ops import device_augmentation
 
 METRIC_NAMES = ('contrast_acc', 'contrast_entropy')
 
@@ -69,10 +70,14 @@ class CVRLPretrainTask(base_task.Task):
                  model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
                  metrics=None) -> Dict[str, Any]:
     features, _ = inputs
+    images = features['image']
+    if device_augmentation.PARAMS_KEY in features:
+      images = device_augmentation.augment_views(
+          images, features[device_augmentation.PARAMS_KEY],
+          self.task_config.train_data)
     num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
-      outputs = self.contrastive_outputs(features['image'], model,
-                                         training=True)
+      outputs = self.contrastive_outputs(images, model, training=True)
       # Gradients are summed over replicas, while the loss is the mean over
       # the global batch.
       scaled_loss = outputs['contrastive_loss'] / num_replicas

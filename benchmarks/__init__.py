@@ -1,0 +1,1 @@
+"""Throughput benchmarks: input pipeline and pretraining step."""

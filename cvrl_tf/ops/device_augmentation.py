@@ -1,0 +1,49 @@
+"""Colour distortion and blur of batched SSL views, inside the train step.
+
+With `Augmentation.device_augmentation` the input pipeline stops after the
+crop, flip and resize and outputs, next to the views, the photometric
+parameters it drew for each of them (`PARAMS_KEY`). `augment_views` applies
+them clip by clip with the same `color_ops` functions as the host path, so
+both paths have the same augmentation distribution and, given the same
+parameters, the same outputs up to float rounding.
+"""
+import tensorflow as tf
+
+from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.ops import color_ops
+
+PARAMS_KEY = 'photometric_params'
+
+
+def augment_clip(clip: tf.Tensor, params: color_ops.Params,
+                 kernel_size: int) -> tf.Tensor:
+  """Colour distortion then blur of one float32 [T, H, W, 3] clip in [0, 1]."""
+  clip = color_ops.distort_colors_compiled(clip, params)
+  # The full-length filter: XLA needs static shapes.
+  return color_ops.blur(clip, params, kernel_size)
+
+
+def augment_views(images: tf.Tensor, params: color_ops.Params,
+                  data_params: data_cfg.DataConfig) -> tf.Tensor:
+  """Applies each clip's own photometric parameters to a batch of views.
+
+  Args:
+    images: [N, T, H, W, 3] views as the input pipeline outputs them: in
+      [0, 1], or [-1, 1] with `zero_centering_image`, of any float dtype.
+    params: dict of [N, ...] per-clip parameters, the batched outputs of
+      `spatial_augmentation.sample_photometric_params`.
+    data_params: the training input config that produced `images`.
+
+  Returns:
+    Augmented images, same shape, range and dtype as `images`.
+  """
+  frames = tf.cast(images, tf.float32)
+  if data_params.zero_centering_image:
+    frames = (frames + 1.0) * 0.5
+  kernel_size = color_ops.gaussian_kernel_size(data_params.feature_shape[1])
+  frames = tf.map_fn(
+      lambda args: augment_clip(args[0], args[1], kernel_size),
+      (frames, params), fn_output_signature=tf.float32)
+  if data_params.zero_centering_image:
+    frames = frames * 2.0 - 1.0
+  return tf.cast(frames, images.dtype)

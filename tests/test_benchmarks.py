@@ -1,0 +1,31 @@
+"""The input-pipeline benchmark runs end to end on tiny records."""
+import json
+
+import numpy as np
+
+from benchmarks import input_pipeline
+
+
+def test_synthetic_video_is_noisy_and_moving():
+  video = input_pipeline.synthetic_video(np.random.default_rng(0), 3, 32, 40)
+  assert video.shape == (3, 32, 40, 3) and video.dtype == np.uint8
+  assert np.abs(np.diff(video.astype(int), axis=0)).mean() > 1
+  assert video.std() > 10
+
+
+def test_smoke_benchmark_writes_table_and_json(tmp_path, capsys):
+  output = tmp_path / 'result.json'
+  argv = ['--smoke', f'--cache_dir={tmp_path / "cache"}',
+          f'--output_json={output}']
+  result = input_pipeline.main(argv)
+  summary = json.loads(output.read_text())['summary']
+  assert set(summary) == set(input_pipeline.PIPELINES)
+  for row in summary.values():
+    assert row['videos_per_s'] > 0 and row['cpu_ms_per_video'] > 0
+  assert summary['model_garden']['vs_model_garden'] == 1.0
+  assert '| ours |' in capsys.readouterr().out
+  # A second run reuses the cached records.
+  records = result['records']
+  again = input_pipeline.write_records(str(tmp_path / 'cache'),
+                                       input_pipeline.SMOKE)
+  assert again == records
