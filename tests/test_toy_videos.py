@@ -86,7 +86,9 @@ def test_decoded_video_matches_rendered_frames(dataset):
   root, _ = dataset[2]
   class_index = toy_videos.CLASS_NAMES.index('orbit')
   rendered = toy_videos.render_video(
-      'orbit', toy_videos.video_rng(3, 'test', class_index, 0), _SIZE, _FPS)
+      'orbit', toy_videos.video_rng(3, 'test', class_index, 0), _SIZE, _FPS,
+      toy_videos.appearance_pool(3, toy_videos.DEFAULT_NUM_APPEARANCES,
+                                 _SIZE))
   decoded, _ = _decode(os.path.join(root, 'test', 'orbit', 'orbit_0000.mp4'))
   assert decoded.shape == rendered.shape
   # H.264 at crf 18 with 4:2:0 chroma is close to, not equal to, the source.
@@ -275,3 +277,19 @@ def test_horizontally_flipped_videos_keep_their_class(features):
   for k in range(_NUM_CLASSES):
     recall = (predictions[labels[~fit] == k] == k).mean()
     assert recall >= 0.7, (toy_videos.CLASS_NAMES[k], recall)
+
+
+def test_appearances_come_from_a_pool_shared_by_all_classes():
+  pool = toy_videos.appearance_pool(0, 3, 64)
+  assert len(pool) == 3
+  used = set()
+  for class_index, name in enumerate(toy_videos.CLASS_NAMES):
+    for index in range(3):
+      rng = toy_videos.video_rng(0, 'train', class_index, index)
+      frames = toy_videos.render_video(name, rng, 64, appearances=pool)
+      # The background of the first frame is one of the pool's.
+      matches = [k for k, a in enumerate(pool) if np.abs(
+          frames[0, :4, :4].astype(np.float32) -
+          a.background[:4, :4]).max() < 3]
+      used.update(matches)
+  assert used == {0, 1, 2}

@@ -23,6 +23,9 @@ _TEST_PER_CLASS = flags.DEFINE_integer('test_per_class', 20,
 _SEED = flags.DEFINE_integer('seed', 0, 'Dataset seed.')
 _SIZE = flags.DEFINE_integer('size', 128, 'Frame height and width in pixels.')
 _FPS = flags.DEFINE_integer('fps', 25, 'Frame rate.')
+_NUM_APPEARANCES = flags.DEFINE_integer(
+    'num_appearances', toy_videos.DEFAULT_NUM_APPEARANCES,
+    'Appearances shared by all classes; 0: a new one for every video.')
 _NUM_WORKERS = flags.DEFINE_integer(
     'num_workers', None, 'Worker processes; defaults to the number of CPUs.')
 
@@ -39,7 +42,8 @@ def main(argv):
       seed=_SEED.value,
       size=_SIZE.value,
       fps=_FPS.value,
-      num_workers=_NUM_WORKERS.value)
+      num_workers=_NUM_WORKERS.value,
+      num_appearances=_NUM_APPEARANCES.value)
   logging.info('Wrote %s videos of %d classes to %s in %.1f s.',
                info['num_videos'], len(info['classes']), _OUTPUT_DIR.value,
                time.time() - start)

@@ -1,11 +1,12 @@
 """A small labeled video dataset whose classes differ only in their motion.
 
 Every video shows one textured object on a static gradient background. The
-object's shape, texture, colours, size, orientation and start position, the
-background and the video length (2-6 s) are drawn at random for every video;
-only the way the object moves depends on the class. A single frame therefore
-says nothing about the label, so a representation has to capture motion to
-classify these videos, which is what CVRL pretraining is meant to learn.
+object's appearance (shape, texture, colours, size, orientation) and
+background are drawn from a small pool shared by all classes, and the start
+position and video length (2-6 s) at random for every video; only the way
+the object moves depends on the class. A single frame therefore says nothing
+about the label, so a representation has to capture motion to classify these
+videos, which is what CVRL pretraining is meant to learn.
 
 The classes are motion types and speed ranges, never directions: CVRL's
 horizontal flip would turn "moves left" into "moves right" and clockwise into
@@ -27,10 +28,11 @@ or on the order in which they run.
 """
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import av
 import numpy as np
@@ -39,6 +41,8 @@ SPLITS = ('train', 'test')
 MIN_SECONDS = 2.0
 MAX_SECONDS = 6.0
 MIN_SIZE = 32
+# Appearances shared by all classes; see `appearance_pool`.
+DEFAULT_NUM_APPEARANCES = 4
 
 # Object radius as a fraction of the frame size.
 _RADIUS_RANGE = (0.09, 0.15)
@@ -426,8 +430,28 @@ def _composite(appearance: Appearance, pose: Pose) -> np.ndarray:
   return frames
 
 
+@functools.lru_cache(maxsize=4)
+def appearance_pool(seed: int, num_appearances: int,
+                    size: int) -> Tuple[Appearance, ...]:
+  """The appearances (object and background) shared by all classes.
+
+  Videos draw their appearance from this pool, independently of their class.
+  A small pool means appearance cannot tell one video from most others in a
+  batch, so contrastive learning has to use motion to tell them apart, as it
+  must on real data where many videos share similar scenes; with a unique
+  appearance per video, matching colours and shapes solves the pretext task
+  and the learned features ignore motion.
+  """
+  return tuple(
+      _sample_appearance(np.random.default_rng(np.random.SeedSequence(
+          seed, spawn_key=(len(SPLITS), k))), size)
+      for k in range(num_appearances))
+
+
 def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
-                 fps: int = 25) -> np.ndarray:
+                 fps: int = 25,
+                 appearances: Optional[Sequence[Appearance]] = None
+                 ) -> np.ndarray:
   """Renders one random video of a motion class.
 
   Args:
@@ -435,6 +459,8 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
     rng: random generator; the video is a deterministic function of its state.
     size: frame height and width in pixels, even and at least `MIN_SIZE`.
     fps: frame rate, which sets how far the object moves per frame.
+    appearances: a pool to draw the appearance from (see `appearance_pool`);
+      None draws a fresh appearance for this video.
 
   Returns:
     uint8 [T, size, size, 3] RGB frames, with T / fps between `MIN_SECONDS`
@@ -445,7 +471,10 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
   motion = MOTION_CLASSES[CLASS_NAMES.index(class_name)].motion
   num_frames = int(rng.integers(round(MIN_SECONDS * fps),
                                 round(MAX_SECONDS * fps) + 1))
-  appearance = _sample_appearance(rng, size)
+  if appearances:
+    appearance = appearances[int(rng.integers(len(appearances)))]
+  else:
+    appearance = _sample_appearance(rng, size)
   t = np.arange(num_frames, dtype=np.float32) / fps
   return _composite(appearance, motion(rng, t, size, appearance.radius))
 
@@ -488,19 +517,21 @@ def write_mp4(path: str, frames: np.ndarray, fps: int) -> None:
   os.replace(partial_path, path)
 
 
-def _make_video(task: Tuple[str, int, str, int, int, int, int]) -> str:
+def _make_video(task: Tuple[str, int, str, int, int, int, int, int]) -> str:
   """Renders and writes one video; the unit of work of a worker process.
 
   Args:
-    task: (output_dir, seed, split, class_index, index, size, fps).
+    task: (output_dir, seed, split, class_index, index, size, fps,
+      num_appearances).
 
   Returns:
     The path of the written file.
   """
-  output_dir, seed, split, class_index, index, size, fps = task
+  output_dir, seed, split, class_index, index, size, fps, pool_size = task
   class_name = CLASS_NAMES[class_index]
-  frames = render_video(class_name, video_rng(seed, split, class_index, index),
-                        size, fps)
+  frames = render_video(
+      class_name, video_rng(seed, split, class_index, index), size, fps,
+      appearance_pool(seed, pool_size, size) if pool_size else None)
   path = os.path.join(output_dir, split, class_name,
                       f'{class_name}_{index:04d}.mp4')
   write_mp4(path, frames, fps)
@@ -513,7 +544,9 @@ def make_toy_dataset(output_dir: str,
                      seed: int = 0,
                      size: int = 128,
                      fps: int = 25,
-                     num_workers: Optional[int] = None) -> Dict[str, object]:
+                     num_workers: Optional[int] = None,
+                     num_appearances: int = DEFAULT_NUM_APPEARANCES
+                     ) -> Dict[str, object]:
   """Writes the motion-class video dataset to `output_dir`.
 
   Files already in the tree are overwritten but never deleted, so reuse an
@@ -528,6 +561,8 @@ def make_toy_dataset(output_dir: str,
     fps: frame rate.
     num_workers: number of worker processes; defaults to the number of CPUs.
       With 1, everything runs in the calling process.
+    num_appearances: size of the appearance pool shared by all classes (see
+      `appearance_pool`); 0 gives every video its own appearance.
 
   Returns:
     A dict with 'classes' (names in label order), 'descriptions' (one per
@@ -543,7 +578,8 @@ def make_toy_dataset(output_dir: str,
                for c in MOTION_CLASSES], f, indent=2)
     f.write('\n')
 
-  tasks = [(output_dir, seed, split, class_index, index, size, fps)
+  tasks = [(output_dir, seed, split, class_index, index, size, fps,
+            num_appearances)
            for split in SPLITS
            for class_index in range(len(CLASS_NAMES))
            for index in range(counts[split])]
