@@ -74,8 +74,15 @@ class ConversionReport:
 
 def assign_shards(videos: Sequence[sources.VideoEntry],
                   num_shards: int) -> List[List[sources.VideoEntry]]:
-  """Sorts videos by id and deals them round-robin into `num_shards` lists."""
-  ordered = sorted(videos, key=lambda v: v.video_id)
+  """Deals videos round-robin into `num_shards` lists in a mixed order.
+
+  Ids usually start with the class name, so id order would group each
+  class in a run of records; readers then see long single-class stretches
+  that a finite shuffle buffer cannot mix. Ordering by a hash of the id is
+  deterministic and independent of the input order, and mixes the classes.
+  """
+  ordered = sorted(videos, key=lambda v: (
+      hashlib.sha256(v.video_id.encode()).hexdigest(), v.video_id))
   return [ordered[index::num_shards] for index in range(num_shards)]
 
 

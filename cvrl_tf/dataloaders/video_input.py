@@ -340,6 +340,22 @@ def _batch_fn(params: data_cfg.DataConfig):
   return batch
 
 
+def interleave_cycle_length(
+    params: data_cfg.DataConfig,
+    input_context: Optional[tf.distribute.InputContext] = None) -> int:
+  """`params.cycle_length`, capped at the files one input pipeline reads.
+
+  Training input repeats the file list before interleaving, so a cycle
+  longer than the list opens the same file in several readers at once: the
+  same videos then arrive together, as duplicates in one batch (false
+  negatives for the contrastive loss).
+  """
+  num_files = len(input_files(params))
+  if input_context:
+    num_files //= input_context.num_input_pipelines
+  return max(1, min(params.cycle_length, num_files))
+
+
 def build_dataset(
     params: data_cfg.DataConfig,
     input_context: Optional[tf.distribute.InputContext] = None,
@@ -362,6 +378,8 @@ def build_dataset(
   Returns:
     Dataset of (features, label) batches; see the module docstring.
   """
+  params = params.replace(cycle_length=interleave_cycle_length(
+      params, input_context))
   decoder_fn = Decoder(params.image_field_key, params.label_field_key).decode
   transforms = []
   if video_ids is not None:
