@@ -168,3 +168,15 @@ def test_files_are_sharded_across_input_pipelines(record_dir):
   assert not seen[0] & seen[1]
   assert len(seen[0] | seen[1]) == 6
   assert len(seen[0]) in (2, 4)
+
+
+def test_training_input_never_reads_a_file_twice_at_once(record_dir):
+  # 3 files of 2 videos and the default cycle_length of 10: the first epoch
+  # of the repeating training stream holds every video exactly once.
+  params = _params(record_dir, is_ssl=False, global_batch_size=1,
+                   shuffle_buffer_size=1, output_video_id=True)
+  assert params.cycle_length > 3
+  assert video_input.interleave_cycle_length(params) == 3
+  ids = [features['video_id'].numpy()[0]
+         for features, _ in video_input.build_dataset(params).take(6)]
+  assert sorted(ids) == [b'video_%d' % v for v in range(6)]
