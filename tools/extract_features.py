@@ -19,22 +19,13 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
+from cvrl_tf import common_flags
 from cvrl_tf import config_validation
 from cvrl_tf.evaluation import extract
 from cvrl_tf.modeling import checkpoints
 
-_EXPERIMENT = flags.DEFINE_string(
-    'experiment', None, 'Registered experiment, e.g. cvrl_pretrain.',
-    required=True)
-_CONFIG_FILE = flags.DEFINE_multi_string(
-    'config_file', None, 'YAML files overriding the experiment, in order.')
-_PARAMS_OVERRIDE = flags.DEFINE_string(
-    'params_override', '', 'Overrides applied after the YAML files; clip '
-    'sampling and batch size come from task.validation_data.')
-_CHECKPOINT_PATH = flags.DEFINE_string(
-    'checkpoint_path', None, 'Checkpoint prefix, or a directory such as the '
-    'pretraining model_dir (its latest checkpoint); local or gs://.',
-    required=True)
+(_EXPERIMENT, _CONFIG_FILE, _PARAMS_OVERRIDE,
+ _CHECKPOINT_PATH) = common_flags.define_checkpoint_flags()
 _INPUT_PATH = flags.DEFINE_string(
     'input_path', None, 'TFRecord file pattern(s), comma-separated.',
     required=True)

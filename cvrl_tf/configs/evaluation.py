@@ -207,7 +207,12 @@ def cvrl_semi_supervised() -> cfg.ExperimentConfig:
 def cvrl_knn_eval() -> cfg.ExperimentConfig:
   """kNN retrieval and classification with a frozen pretrained encoder."""
   task = KnnEvalTask()
+  # Nothing is trained, but Model Garden's trainer always builds an optimizer.
+  unused_optimizer = optimization.OptimizationConfig({
+      'optimizer': {'type': 'sgd'},
+      'learning_rate': {'type': 'constant'}})
   return cfg.ExperimentConfig(
       runtime=cfg.RuntimeConfig(mixed_precision_dtype='float32'),
       task=task,
-      trainer=cfg.TrainerConfig(validation_steps=-1))
+      trainer=cfg.TrainerConfig(validation_steps=-1,
+                                optimizer_config=unused_optimizer))

@@ -21,6 +21,7 @@ from cvrl_tf.evaluation import multiview
 from cvrl_tf.evaluation import subsets
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import classifier
+from cvrl_tf.tasks import gradients
 from cvrl_tf.tasks import pretrain
 
 
@@ -113,17 +114,10 @@ class ClassificationTask(base_task.Task):
                  metrics=None) -> Dict[str, Any]:
     features, labels = inputs
     labels = tf.cast(labels, tf.float32)
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
       logits = tf.cast(model(features['image'], training=True), tf.float32)
       loss = self.build_losses(labels, logits) + self.weight_decay(model)
-      scaled_loss = loss / num_replicas
-      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
-    grads = tape.gradient(scaled_loss, model.trainable_variables)
-    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-      grads = optimizer.get_unscaled_gradients(grads)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    gradients.minimize(tape, loss, model, optimizer)
     return self._update(metrics, labels, logits, loss)
 
   def validation_step(self, inputs, model: tf_keras.Model,

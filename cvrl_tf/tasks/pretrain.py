@@ -10,6 +10,7 @@ from cvrl_tf.configs import cvrl as cvrl_cfg
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.losses import contrastive_loss
 from cvrl_tf.modeling import cvrl_model
+from cvrl_tf.tasks import gradients
 from cvrl_tf.ops import device_augmentation
 
 METRIC_NAMES = ('contrast_acc', 'contrast_entropy')
@@ -75,18 +76,9 @@ class CVRLPretrainTask(base_task.Task):
       images = device_augmentation.augment_views(
           images, features[device_augmentation.PARAMS_KEY],
           self.task_config.train_data)
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
       outputs = self.contrastive_outputs(images, model, training=True)
-      # Gradients are summed over replicas, while the loss is the mean over
-      # the global batch.
-      scaled_loss = outputs['contrastive_loss'] / num_replicas
-      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
-    grads = tape.gradient(scaled_loss, model.trainable_variables)
-    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-      grads = optimizer.get_unscaled_gradients(grads)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    gradients.minimize(tape, outputs['contrastive_loss'], model, optimizer)
     return self.update_metrics(outputs, metrics)
 
   def validation_step(self, inputs, model: tf_keras.Model,
