@@ -58,6 +58,14 @@ class CVRLPretrainTask(base_task.Task):
     return contrastive_loss(view_1, view_2,
                             temperature=self.task_config.losses.temperature)
 
+  def views(self, features: Dict[str, tf.Tensor], data_config) -> tf.Tensor:
+    """The [2B, T, H, W, 3] views, finishing device augmentation if on."""
+    if device_augmentation.PARAMS_KEY not in features:
+      return features['image']
+    return device_augmentation.augment_views(
+        features['image'], features[device_augmentation.PARAMS_KEY],
+        data_config)
+
   def update_metrics(self, outputs: Dict[str, tf.Tensor],
                      metrics: Optional[List[tf_keras.metrics.Metric]]
                      ) -> Dict[str, Any]:
@@ -70,12 +78,7 @@ class CVRLPretrainTask(base_task.Task):
   def train_step(self, inputs: Tuple[Dict[str, tf.Tensor], tf.Tensor],
                  model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
                  metrics=None) -> Dict[str, Any]:
-    features, _ = inputs
-    images = features['image']
-    if device_augmentation.PARAMS_KEY in features:
-      images = device_augmentation.augment_views(
-          images, features[device_augmentation.PARAMS_KEY],
-          self.task_config.train_data)
+    images = self.views(inputs[0], self.task_config.train_data)
     with tf.GradientTape() as tape:
       outputs = self.contrastive_outputs(images, model, training=True)
     gradients.minimize(tape, outputs['contrastive_loss'], model, optimizer)
@@ -83,7 +86,6 @@ class CVRLPretrainTask(base_task.Task):
 
   def validation_step(self, inputs, model: tf_keras.Model,
                       metrics=None) -> Dict[str, Any]:
-    features, _ = inputs
-    outputs = self.contrastive_outputs(features['image'], model,
-                                       training=False)
+    images = self.views(inputs[0], self.task_config.validation_data)
+    outputs = self.contrastive_outputs(images, model, training=False)
     return self.update_metrics(outputs, metrics)
