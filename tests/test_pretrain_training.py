@@ -55,7 +55,9 @@ def test_restart_resumes_from_the_saved_step(record_pattern, tmp_path,
       name: os.path.getmtime(os.path.join(model_dir, name))
       for name in os.listdir(model_dir) if name.startswith('ckpt-10')}
 
-  caplog.set_level(logging.INFO)
+  # The progress lines are absl INFO logs; absl's own logger filters them
+  # unless its level is lowered too.
+  caplog.set_level(logging.INFO, logger='absl')
   trainer_lib.run(tiny_pretrain(record_pattern, train_steps=15), 'train',
                   model_dir)
 
