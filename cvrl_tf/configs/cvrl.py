@@ -17,6 +17,12 @@ KINETICS400_TRAIN_EXAMPLES = 215570
 KINETICS600_TRAIN_EXAMPLES = 366016
 
 
+def default_norm_activation() -> common.NormActivation:
+  """BatchNorm settings of every model here (Model Garden's video defaults)."""
+  return common.NormActivation(norm_momentum=0.9, norm_epsilon=1e-5,
+                               use_sync_bn=False)
+
+
 @dataclasses.dataclass
 class CVRLModel(hyperparams.Config):
   """Encoder plus SimCLR projection head.
@@ -33,8 +39,7 @@ class CVRLModel(hyperparams.Config):
   backbone: backbones.Backbone3D = dataclasses.field(
       default_factory=backbones.Backbone3D)
   norm_activation: common.NormActivation = dataclasses.field(
-      default_factory=lambda: common.NormActivation(
-          norm_momentum=0.9, norm_epsilon=1e-5, use_sync_bn=False))
+      default_factory=default_norm_activation)
   projection_num_layers: int = 3
   projection_hidden_dim: int = 2048
   projection_dim: int = 128

@@ -31,8 +31,7 @@ class ClassifierModel(hyperparams.Config):
   backbone: backbones.Backbone3D = dataclasses.field(
       default_factory=backbones.Backbone3D)
   norm_activation: common.NormActivation = dataclasses.field(
-      default_factory=lambda: common.NormActivation(
-          norm_momentum=0.9, norm_epsilon=1e-5, use_sync_bn=False))
+      default_factory=cvrl.default_norm_activation)
   dropout_rate: float = 0.0
   normalize_features: bool = False
 
