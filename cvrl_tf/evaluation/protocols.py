@@ -35,15 +35,15 @@ def augmented_features(encode: Encoder, params: data_cfg.DataConfig,
   Each pass takes as many clips as there are videos from the training
   pipeline, which repeats its files, so a pass is about one epoch.
   """
+  # InputReader repeats training data forever; one pass is what we need.
+  num_videos = len(video_input.read_ids_and_labels(params)[0])
+  batches = -(-num_videos // params.global_batch_size)
   labels, features = [], []
   for view in range(num_views):
     view_params = params.replace(
         is_training=True, is_ssl=False, drop_remainder=False,
         shuffle_buffer_size=1, seed=seed + view)
     dataset = video_input.build_dataset(view_params)
-    # InputReader repeats training data forever; one pass is what we need.
-    num_videos = len(video_input.read_ids_and_labels(view_params)[0])
-    batches = -(-num_videos // view_params.global_batch_size)
     _, view_labels, view_features = features_lib.extract_features(
         encode, dataset.take(batches), num_views=1)
     labels.append(view_labels[:num_videos])
