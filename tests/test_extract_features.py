@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import extract
+from cvrl_tf.evaluation import features as features_lib
 from test_export_model import CONFIG_FILES
 from test_export_model import run_python
 from test_export_model import tiny_override
@@ -37,7 +38,7 @@ def test_npz_matches_direct_encoding(setup):
     written = np.load(io.BytesIO(f.read()))
   assert sorted(written) == ['features', 'labels', 'video_ids']
 
-  data_config = extract.eval_data_config(params.task.validation_data,
+  data_config = features_lib.single_pass(params.task.validation_data,
                                          pattern, NUM_TEST_CLIPS)
   ids, labels = video_input.read_ids_and_labels(data_config)
   assert len(ids) == 10 and len(set(ids)) == 10

@@ -19,12 +19,10 @@ import tensorflow as tf
 from official.core import config_definitions as cfg
 
 from cvrl_tf.configs import cvrl as cvrl_cfg
-from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model
-from cvrl_tf.tasks import knn_eval
 from cvrl_tf.tasks import pretrain
 
 
@@ -59,25 +57,6 @@ def restore_model(model_config: cvrl_cfg.CVRLModel,
   return model
 
 
-def eval_data_config(data_config: data_cfg.DataConfig, input_path: str,
-                     num_test_clips: Optional[int] = None,
-                     num_test_crops: Optional[int] = None
-                     ) -> data_cfg.DataConfig:
-  """`data_config` as a single pass over `input_path` yielding every video.
-
-  Clip length, stride, resizing and batch size stay those of `data_config`.
-  Labels are kept as indices so that unlabeled videos (-1) and configs
-  without `num_classes` work.
-  """
-  override = dict(input_path=input_path, is_training=False, is_ssl=False,
-                  drop_remainder=False, output_video_id=True, one_hot=False)
-  if num_test_clips:
-    override['num_test_clips'] = num_test_clips
-  if num_test_crops:
-    override['num_test_crops'] = num_test_crops
-  return data_config.replace(**override)
-
-
 def write_npz(path: str, **arrays: np.ndarray) -> None:
   """Writes arrays as an uncompressed `.npz` file on any tf.io.gfile path."""
   buffer = io.BytesIO()
@@ -108,16 +87,15 @@ def extract_to_npz(params: cfg.ExperimentConfig, checkpoint_path: str,
   Returns:
     {'video_ids': [V], 'labels': [V], 'features': [V, C]} as written.
   """
-  data_config = eval_data_config(params.task.validation_data, input_path,
-                                 num_test_clips, num_test_crops)
+  data_config = features_lib.single_pass(
+      params.task.validation_data, input_path, num_test_clips, num_test_crops)
   if not video_input.input_files(data_config):
     raise FileNotFoundError(f'No file matches input_path {input_path!r}.')
   model = restore_model(params.task.model, data_config.feature_shape,
                         checkpoint_path)
-  video_ids, labels, features = features_lib.extract_features(
+  video_ids, labels, features = features_lib.encode_videos(
       tf.function(lambda images: model.encode(images, training=False),
-                  reduce_retracing=True),
-      video_input.build_dataset(data_config), knn_eval.num_views(data_config))
+                  reduce_retracing=True), data_config)
   # Strings rather than the bytes objects TF returns: object arrays would
   # need pickle to load.
   arrays = {'video_ids': np.array([i.decode() for i in video_ids], np.str_),

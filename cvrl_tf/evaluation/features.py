@@ -1,9 +1,11 @@
 """Per-video embeddings of a dataset: views encoded, then averaged."""
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import multiview
 
 
@@ -46,3 +48,39 @@ def extract_features(encode: Callable[[tf.Tensor], tf.Tensor],
     raise ValueError('The dataset produced no videos.')
   return (np.concatenate(ids), np.concatenate(labels),
           np.concatenate(features).astype(np.float32))
+
+
+def num_views(data_config: data_cfg.DataConfig) -> int:
+  """Test views per video: clips x crops."""
+  return data_config.num_test_clips * data_config.num_test_crops
+
+
+def single_pass(data_config: data_cfg.DataConfig,
+                input_path: Optional[str] = None,
+                num_test_clips: Optional[int] = None,
+                num_test_crops: Optional[int] = None) -> data_cfg.DataConfig:
+  """`data_config` as one pass over its (or `input_path`'s) every video.
+
+  Clip length, stride, resizing and batch size stay those of `data_config`;
+  test views are taken, video ids are output, and labels are kept as
+  indices so that unlabeled videos (-1) and configs without `num_classes`
+  work.
+  """
+  override = dict(is_training=False, is_ssl=False, drop_remainder=False,
+                  output_video_id=True, one_hot=False)
+  if input_path:
+    override['input_path'] = input_path
+  if num_test_clips:
+    override['num_test_clips'] = num_test_clips
+  if num_test_crops:
+    override['num_test_crops'] = num_test_crops
+  return data_config.replace(**override)
+
+
+def encode_videos(encode: Callable[[tf.Tensor], tf.Tensor],
+                  data_config: data_cfg.DataConfig
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """`extract_features` over `single_pass(data_config)`."""
+  data_config = single_pass(data_config)
+  return extract_features(encode, video_input.build_dataset(data_config),
+                          num_views(data_config))

@@ -19,15 +19,6 @@ from cvrl_tf.evaluation import retrieval
 Encoder = Callable[[tf.Tensor], tf.Tensor]
 
 
-def eval_features(encode: Encoder, params: data_cfg.DataConfig):
-  """(ids, labels, features) averaged over each video's test views."""
-  params = params.replace(is_training=False, is_ssl=False,
-                          output_video_id=True, drop_remainder=False)
-  return features_lib.extract_features(
-      encode, video_input.build_dataset(params),
-      params.num_test_clips * params.num_test_crops)
-
-
 def augmented_features(encode: Encoder, params: data_cfg.DataConfig,
                        num_views: int, seed: int = 0):
   """(labels [N*V], features [N*V, D]): V passes of training augmentation.
@@ -72,7 +63,7 @@ def fast_linear_eval(encode: Encoder, train_params: data_cfg.DataConfig,
   """Linear probe trained on cached features; multi-view test accuracy."""
   train_labels, train_features = augmented_features(
       encode, train_params, num_augmented_views, seed)
-  _, test_labels, test_features = eval_features(encode, test_params)
+  _, test_labels, test_features = features_lib.encode_videos(encode, test_params)
   train_features, test_features = standardize(train_features, test_features)
   classifier = linear_probe.train_linear_classifier(
       train_features, train_labels, num_classes, epochs=epochs,
@@ -85,7 +76,7 @@ def knn_eval(encode: Encoder, train_params: data_cfg.DataConfig,
              test_params: data_cfg.DataConfig, ks=(1, 5, 10, 20),
              knn_k: int = 20) -> Dict[str, float]:
   """Recall@k and kNN top-1 of test videos retrieving training videos."""
-  _, train_labels, train_features = eval_features(encode, train_params)
-  _, test_labels, test_features = eval_features(encode, test_params)
+  _, train_labels, train_features = features_lib.encode_videos(encode, train_params)
+  _, test_labels, test_features = features_lib.encode_videos(encode, test_params)
   return retrieval.knn_retrieval(train_features, train_labels, test_features,
                                  test_labels, ks=ks, knn_k=knn_k)

@@ -25,10 +25,6 @@ from cvrl_tf.tasks import classification
 from cvrl_tf.tasks import pretrain
 
 
-def num_views(data_config) -> int:
-  return data_config.num_test_clips * data_config.num_test_crops
-
-
 @task_factory.register_task_cls(eval_cfg.KnnEvalTask)
 class KnnEvalTask(base_task.Task):
   """Evaluation-only task: kNN of validation videos among training videos."""
@@ -55,7 +51,7 @@ class KnnEvalTask(base_task.Task):
     features, labels = inputs
     embeddings = multiview.average_views(
         model.encode(features['image'], training=False),
-        num_views(self.task_config.validation_data))
+        features_lib.num_views(self.task_config.validation_data))
     return {'features': embeddings, 'labels': labels}
 
   def aggregate_logs(self, state=None, step_outputs=None):
@@ -69,11 +65,9 @@ class KnnEvalTask(base_task.Task):
     test_features = np.concatenate(aggregated_logs['features'])
     test_labels = features_lib.label_indices(
         np.concatenate(aggregated_logs['labels']))
-    train_data = self.task_config.train_data
-    _, train_labels, train_features = features_lib.extract_features(
+    _, train_labels, train_features = features_lib.encode_videos(
         tf.function(lambda images: self._model.encode(images, training=False),
-                    reduce_retracing=True),
-        video_input.build_dataset(train_data), num_views(train_data))
+                    reduce_retracing=True), self.task_config.train_data)
     return retrieval.knn_retrieval(
         train_features, train_labels, test_features, test_labels,
         ks=self.task_config.recall_ks, knn_k=self.task_config.knn_k)
