@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from cvrl_tf import common_flags
 from cvrl_tf import config_validation
-from cvrl_tf.evaluation import extract
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.serving import export_saved_model
 

@@ -6,7 +6,6 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 from official.modeling import optimization
 from official.vision.configs import common
-from official.vision.configs import video_classification
 
 from cvrl_tf.configs import backbones
 from cvrl_tf.configs import data

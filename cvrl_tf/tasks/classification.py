@@ -7,7 +7,7 @@ Validation is multi-view: `num_test_clips` x `num_test_crops` views per
 video, logits averaged per video.
 """
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from absl import logging
 import tensorflow as tf
