@@ -30,6 +30,9 @@ TOY_PRETRAIN_YAML = os.path.join(REPO_ROOT, 'experiments',
                                  'cvrl_pretrain_toy.yaml')
 SPLITS = ('train', 'test')
 NUM_TOY_CLASSES = 10
+# Frames are stored at this short side: the toy preset sees 32 x 32 clips,
+# so larger JPEGs would only cost decoding time.
+RECORD_MIN_RESIZE = 40
 
 
 @dataclasses.dataclass
@@ -77,8 +80,8 @@ def make_records(paths: DemoPaths, num_shards: int = 4) -> Dict[str, int]:
     report = converter.convert_videos(
         videos, label_map, converter.ConversionConfig(
             output_dir=paths.records, split=split, num_shards=num_shards,
-            # The toy frames are small already: keep them as they are.
-            decode_options=video_decoding.DecodeOptions(min_resize=128)))
+            decode_options=video_decoding.DecodeOptions(
+                min_resize=RECORD_MIN_RESIZE)))
     converted[split] = report.converted
   return converted
 
@@ -108,9 +111,12 @@ def eval_data(params, input_path: str) -> data_cfg.DataConfig:
       global_batch_size=32)
 
 
-def build_encoder(params, checkpoint_dir: str = ''):
-  """The pretraining model, restored from `checkpoint_dir` when given."""
-  tf.keras.utils.set_random_seed(0)
+def build_encoder(params, checkpoint_dir: str = '', seed: int = 0):
+  """The pretraining model, restored from `checkpoint_dir` when given.
+
+  `seed` draws the initial weights, which are those of the random encoder.
+  """
+  tf.keras.utils.set_random_seed(seed)
   feature_shape = params.task.train_data.feature_shape
   if checkpoint_dir:
     model = extract.restore_model(params.task.model, feature_shape,
@@ -129,10 +135,8 @@ def evaluate(paths: DemoPaths, params) -> Dict[str, Dict[str, float]]:
   metrics = {}
   for name, checkpoint_dir in (('cvrl', paths.pretrain_dir), ('random', '')):
     encode = build_encoder(params, checkpoint_dir)
-    metrics[name] = {
-        **protocols.fast_linear_eval(encode, train_data, test_data,
-                                     NUM_TOY_CLASSES),
-        **protocols.knn_eval(encode, train_data, test_data)}
+    metrics[name] = protocols.evaluate_encoder(encode, train_data, test_data,
+                                               NUM_TOY_CLASSES)
   return metrics
 
 
