@@ -1,5 +1,6 @@
 """Tests for cvrl_tf.ops.spatial_augmentation and cvrl_tf.ops.color_ops."""
 import colorsys
+import itertools
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import gaussian_blur
 from cvrl_tf.ops import spatial_augmentation
 
 NUM_DRAWS = 400
@@ -183,21 +185,118 @@ def test_blur_probability():
   assert abs(blurred[:, 0].mean() - 0.3) < 0.05
 
 
-def test_gaussian_blur_matches_numpy_reference():
-  rng = np.random.default_rng(0)
-  image = rng.uniform(size=[2, 12, 10, 3]).astype(np.float32)
-  sigma, size = 1.3, color_ops.gaussian_kernel_size(50)
-  assert size == 5
+def _numpy_blur(image, sigma, size):
+  """Separable Gaussian blur with zero padding, in float64."""
   x = np.arange(size) - size // 2
   weights = np.exp(-x**2 / (2 * sigma**2))
   weights /= weights.sum()
-  reference = np.apply_along_axis(
+  blurred = np.apply_along_axis(
       lambda v: np.convolve(v, weights, mode='same'), 2, image)
-  reference = np.apply_along_axis(
-      lambda v: np.convolve(v, weights, mode='same'), 1, reference)
-  blurred = color_ops.gaussian_blur(tf.constant(image), tf.constant(sigma),
+  return np.apply_along_axis(
+      lambda v: np.convolve(v, weights, mode='same'), 1, blurred)
+
+
+def _cpu_blur(size):
+  # Unknown dimensions at trace time, as in a tf.data map.
+  return tf.function(
+      lambda frames, sigma: gaussian_blur.gaussian_blur_cpu(frames, sigma, size),
+      input_signature=[tf.TensorSpec([None, None, None, 3]),
+                       tf.TensorSpec([])])
+
+
+def test_gaussian_blur_matches_numpy_reference():
+  rng = np.random.default_rng(0)
+  image = rng.uniform(size=[2, 12, 10, 3]).astype(np.float32)
+  sigma, size = 1.3, gaussian_blur.gaussian_kernel_size(50)
+  assert size == 5
+  reference = _numpy_blur(image, sigma, size)
+  blurred = gaussian_blur.gaussian_blur(tf.constant(image), tf.constant(sigma),
                                     size)
   np.testing.assert_allclose(blurred, reference, atol=1e-5)
+  np.testing.assert_allclose(_cpu_blur(size)(image, sigma), reference,
+                             atol=1e-5)
+
+
+# Up to sigma = 1.04 the CPU blur filters rows with a depthwise convolution,
+# above with the compiled shifted sum.
+@pytest.mark.parametrize('sigma', [0.1, 0.5, 1.0, 1.1, 1.7, 2.0])
+def test_cpu_blur_matches_full_filter(sigma):
+  rng = np.random.default_rng(2)
+  frames = rng.uniform(size=[2, 40, 30, 3]).astype(np.float32)
+  size = gaussian_blur.gaussian_kernel_size(224)
+  reference = _numpy_blur(frames, sigma, size)
+  np.testing.assert_allclose(
+      gaussian_blur.gaussian_blur(tf.constant(frames), tf.constant(sigma), size),
+      reference, atol=1e-6)
+  # Dropping the taps below 2**-24 of the centre one is invisible at float32
+  # precision.
+  np.testing.assert_allclose(_cpu_blur(size)(frames, sigma), reference,
+                             atol=1e-6)
+
+
+def _tricky_frames():
+  """Random colours, plus grays, black, white, ties and pure hues."""
+  rng = np.random.default_rng(4)
+  frames = rng.uniform(size=[3, 8, 10, 3]).astype(np.float32)
+  special = [[0.5, 0.5, 0.5], [0, 0, 0], [1, 1, 1], [0.3, 0.3, 0.9],
+             [1, 0, 0], [0.2, 0.7, 0.7], [0.9, 0.9, 0.1], [0, 1, 0.5],
+             [0.4, 0.1, 0.4], [1, 1, 0]]
+  frames[0, 0] = special
+  return frames
+
+
+def _both(fn):
+  """`fn` eagerly and compiled with XLA."""
+  return [fn, tf.function(fn, jit_compile=True)]
+
+
+@pytest.mark.parametrize('factor', [0.2, 0.7, 1.0, 1.5, 1.8])
+def test_contrast_and_saturation_match_tf_image(factor):
+  frames = tf.constant(_tricky_frames())
+  for contrast in _both(color_ops.adjust_contrast):
+    np.testing.assert_allclose(
+        contrast(frames, factor),
+        tf.clip_by_value(tf.image.adjust_contrast(frames, factor), 0.0, 1.0),
+        atol=1e-6)
+  for saturation in _both(color_ops.adjust_saturation):
+    np.testing.assert_allclose(saturation(frames, factor),
+                               tf.image.adjust_saturation(frames, factor),
+                               atol=2e-6)
+
+
+@pytest.mark.parametrize('delta', [-0.2, -0.07, 0.0, 0.13, 0.2])
+def test_hue_and_merged_saturation_hue_match_tf_image(delta):
+  frames = tf.constant(_tricky_frames())
+  for hue in _both(color_ops.adjust_hue):
+    np.testing.assert_allclose(hue(frames, delta),
+                               tf.image.adjust_hue(frames, delta), atol=2e-6)
+  for factor in (0.2, 1.0, 1.8):
+    saturation_first = tf.image.adjust_hue(
+        tf.image.adjust_saturation(frames, factor), delta)
+    hue_first = tf.image.adjust_saturation(
+        tf.image.adjust_hue(frames, delta), factor)
+    for merged in _both(color_ops.adjust_saturation_and_hue):
+      result = merged(frames, factor, delta)
+      np.testing.assert_allclose(result, saturation_first, atol=3e-6)
+      np.testing.assert_allclose(result, hue_first, atol=3e-6)
+
+
+def test_fused_blocks_split_every_order_at_channel_mixing_operations():
+  mixing = {color_ops.SATURATION, color_ops.HUE, color_ops._GRAYSCALE}
+  for order in itertools.permutations(range(4)):
+    for tail in ([], [color_ops._GRAYSCALE]):
+      ops = list(order) + tail
+      blocks = color_ops._fused_blocks(ops)
+      assert [op for block in blocks for op in block] == ops
+      for block in blocks:
+        mixes = [i for i, op in enumerate(block) if op in mixing]
+        if mixes:
+          # One mixing operation, or saturation and hue side by side.
+          assert len(mixes) == 1 or (
+              len(mixes) == 2 and mixes[1] == mixes[0] + 1 and
+              {block[i] for i in mixes} == {color_ops.SATURATION,
+                                            color_ops.HUE})
+          assert color_ops.CONTRAST not in block[mixes[0]:]
 
 
 def _jitter_params(order, brightness=1.3, contrast=0.7, saturation=1.6,
@@ -230,7 +329,8 @@ def test_compiled_color_distortion_matches_tf_image(order):
             'grayscale': tf.constant(False)}
   compiled = color_ops.distort_colors_compiled(frames, params)
   reference = _reference_jitter(frames, params)
-  # XLA rounds the HSV round trips differently, by a few float32 ulps.
+  # The RGB-space forms of saturation and hue round differently from the
+  # HSV round trips of tf.image, by a few float32 ulps.
   np.testing.assert_allclose(compiled, reference, atol=1e-5)
   gray = color_ops.distort_colors_compiled(
       frames, {**params, 'grayscale': tf.constant(True)})
@@ -249,15 +349,33 @@ def test_compiled_color_distortion_matches_uncompiled_for_random_draws():
         color_ops.distort_colors(frames, params), atol=1e-5)
 
 
-@pytest.mark.parametrize('sigma', [0.1, 0.5, 1.0, 1.7, 2.0])
-def test_blur_without_negligible_taps_matches_full_filter(sigma):
-  rng = np.random.default_rng(2)
-  frames = tf.constant(rng.uniform(size=[2, 40, 30, 3]), tf.float32)
-  size = color_ops.gaussian_kernel_size(224)
-  full = color_ops.gaussian_blur(frames, tf.constant(sigma), size)
-  short = color_ops.gaussian_blur(frames, tf.constant(sigma), size,
-                                  drop_negligible_taps=True)
-  np.testing.assert_allclose(short, full, atol=1e-6)
+@pytest.mark.parametrize('grayscale', [False, True])
+def test_cpu_color_distortion_matches_tf_image_for_every_order(grayscale):
+  frames = _tricky_frames()
+  # The host path receives resized frames in [0, 255].
+  distort = tf.function(lambda frames, params: color_ops.distort_colors_cpu(
+      frames, params, 1.0 / 255.0))
+  orders = [None, *itertools.permutations(range(4))]
+  for order in orders:
+    params = {**_jitter_params(order or [0, 1, 2, 3]),
+              'jitter': tf.constant(order is not None),
+              'grayscale': tf.constant(grayscale)}
+    expected = tf.constant(frames)
+    if order is not None:
+      expected = _reference_jitter(expected, params)
+    if grayscale:
+      expected = tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(expected))
+    np.testing.assert_allclose(distort(frames * 255.0, params), expected,
+                               atol=1e-5, err_msg=str(order))
+
+
+def test_float_resize_equals_uint8_resize():
+  rng = np.random.default_rng(3)
+  for height, width in [(20, 30), (9, 7), (16, 16)]:
+    frames = rng.integers(0, 256, [2, height, width, 3]).astype(np.uint8)
+    np.testing.assert_array_equal(
+        spatial_augmentation.resize_to_255(frames, OUT),
+        tf.image.resize(frames, OUT))
 
 
 def test_augment_clip_is_geometric_then_photometric_stage():
@@ -273,7 +391,7 @@ def test_augment_clip_is_geometric_then_photometric_stage():
                                                                  params)
     reference = color_ops.blur(
         color_ops.distort_colors(geometric, photometric), photometric,
-        color_ops.gaussian_kernel_size(OUT[0]))
+        gaussian_blur.gaussian_kernel_size(OUT[0]))
     np.testing.assert_allclose(
         spatial_augmentation.augment_clip(encoded, seed, OUT, params),
         reference, atol=1e-5)

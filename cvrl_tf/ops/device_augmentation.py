@@ -3,14 +3,16 @@
 With `Augmentation.device_augmentation` the input pipeline stops after the
 crop, flip and resize and outputs, next to the views, the photometric
 parameters it drew for each of them (`PARAMS_KEY`). `augment_views` applies
-them clip by clip with the same `color_ops` functions as the host path, so
-both paths have the same augmentation distribution and, given the same
+them clip by clip with the same `color_ops` operations as the host path, in
+one static graph rather than the host's CPU-specific organisation, so both
+paths have the same augmentation distribution and, given the same
 parameters, the same outputs up to float rounding.
 """
 import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import gaussian_blur
 
 PARAMS_KEY = 'photometric_params'
 
@@ -40,7 +42,7 @@ def augment_views(images: tf.Tensor, params: color_ops.Params,
   frames = tf.cast(images, tf.float32)
   if data_params.zero_centering_image:
     frames = (frames + 1.0) * 0.5
-  kernel_size = color_ops.gaussian_kernel_size(data_params.feature_shape[1])
+  kernel_size = gaussian_blur.gaussian_kernel_size(data_params.feature_shape[1])
   frames = tf.map_fn(
       lambda args: augment_clip(args[0], args[1], kernel_size),
       (frames, params), fn_output_signature=tf.float32)

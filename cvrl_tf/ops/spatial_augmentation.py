@@ -5,9 +5,10 @@ from the first frame's JPEG header and only that window of every frame is
 decoded (`tf.io.decode_and_crop_jpeg`), then the whole [T, h, w, 3] crop is
 resized in one call. Frames are never decoded in full on this path.
 
-Colour distortion and blur (`color_ops`) follow on the resized clip, or are
-left to the accelerator (`cvrl_tf.ops.device_augmentation`), which applies
-them with the parameters `sample_photometric_params` draws from the same seed.
+Colour distortion and blur follow on the resized clip, with the CPU
+implementations of `color_ops`, or are left to the accelerator
+(`cvrl_tf.ops.device_augmentation`), which applies them with the parameters
+`sample_photometric_params` draws from the same seed.
 """
 import math
 from typing import Sequence, Tuple
@@ -16,6 +17,7 @@ import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import gaussian_blur
 
 _MAX_CROP_ATTEMPTS = 10
 
@@ -123,8 +125,15 @@ def jpeg_size(encoded_frame: tf.Tensor) -> tf.Tensor:
 
 def resize(frames: tf.Tensor, output_size: Tuple[int, int]) -> tf.Tensor:
   """Bilinear resize to `output_size`: uint8 [N, h, w, 3] -> float32 in [0, 1]."""
-  frames = tf.image.resize(frames, output_size)
-  return frames * (1.0 / 255.0)
+  return resize_to_255(frames, output_size) * (1.0 / 255.0)
+
+
+def resize_to_255(frames: tf.Tensor,
+                  output_size: Tuple[int, int]) -> tf.Tensor:
+  """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 255]."""
+  # Same values as resizing the uint8 frames (the kernel computes in float
+  # either way), but the float kernel is ~1.3x faster, cast included.
+  return tf.image.resize(tf.cast(frames, tf.float32), output_size)
 
 
 def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -198,17 +207,14 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     # Mirroring commutes with bilinear resizing and is cheaper on the uint8
     # crop than on the float output.
     frames = random_flip_left_right(frames, flip_seed)
-  frames = resize(frames, output_size)
   if not photometric:
-    return frames
+    return resize(frames, output_size)
   photometric_params = sample_photometric_params(seed, params)
-  frames = color_ops.distort_colors_compiled(frames, photometric_params)
-  # The blur stays out of XLA: XLA's CPU depthwise convolution is ~20x
-  # slower than TensorFlow's, and only TensorFlow's allows the shorter
-  # sigma-dependent filter.
+  # The scaling to [0, 1] joins the first colour operation's loop.
+  frames = color_ops.distort_colors_cpu(
+      resize_to_255(frames, output_size), photometric_params, 1.0 / 255.0)
   return color_ops.blur(frames, photometric_params,
-                        color_ops.gaussian_kernel_size(out_h),
-                        drop_negligible_taps=True)
+                        gaussian_blur.gaussian_kernel_size(out_h), cpu=True)
 
 
 def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
