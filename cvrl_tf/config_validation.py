@@ -3,8 +3,11 @@
 Every failure is a `ConfigError` whose message is one line naming the field
 and the problem, so the trainer can print it instead of a stack trace.
 """
+import collections.abc
+import dataclasses
 import re
-from typing import List, Sequence
+import typing
+from typing import Any, Iterator, List, Sequence, Tuple
 
 import tensorflow as tf
 import yaml
@@ -53,7 +56,10 @@ def experiment_params(experiment: str, config_files: Sequence[str] = (),
     if params_override:
       params = hyperparams.override_params_dict(params, params_override,
                                                 is_strict=True)
+    check_types(params)
     params.validate()
+  except ConfigError:
+    raise
   except (LookupError, ValueError, TypeError, AttributeError,
           yaml.YAMLError) as e:
     raise ConfigError(describe_parse_error(e)) from e
@@ -81,15 +87,196 @@ def _check_input_path(name: str, data_config) -> None:
           f'task.{name}.input_path matches no file: {pattern.strip()!r}.')
 
 
+_SEQUENCE_ORIGINS = (tuple, list, collections.abc.Sequence)
+_SINGULAR = {bool: 'true or false', int: 'an integer', float: 'a number',
+             str: 'a string'}
+_PLURAL = {bool: 'true / false values', int: 'integers', float: 'numbers',
+           str: 'strings'}
+
+
+def _type_name(annotation, plural: bool = False) -> str:
+  """Reads an annotation the way a YAML author thinks of it."""
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  if origin is typing.Union:
+    return ' or '.join('null' if a is type(None) else _type_name(a, plural)
+                       for a in args)
+  if origin in _SEQUENCE_ORIGINS:
+    items = [a for a in args if a is not Ellipsis]
+    if origin is tuple and items and Ellipsis not in args:
+      names = {_type_name(a, plural=True) for a in items}
+      kinds = names.pop() if len(names) == 1 else 'values'
+      return f'a list of {len(items)} {kinds}'
+    return 'a list' + (f' of {_type_name(items[0], plural=True)}'
+                       if items else '')
+  if isinstance(annotation, type) and issubclass(annotation,
+                                                 hyperparams.Config):
+    return 'mappings' if plural else 'a mapping'
+  names = _PLURAL if plural else _SINGULAR
+  return names.get(annotation, getattr(annotation, '__name__',
+                                       str(annotation)))
+
+
+def _fits(value, annotation) -> bool:
+  """Whether `value` fits `annotation`; lenient where the rule is unclear."""
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  if origin is typing.Union:
+    return any(_fits(value, a) for a in args)
+  if annotation is type(None):
+    return value is None
+  if annotation is bool:
+    return isinstance(value, bool)
+  if annotation is int:
+    return isinstance(value, int) and not isinstance(value, bool)
+  if annotation is float:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  if annotation is str:
+    return isinstance(value, str)
+  if origin in _SEQUENCE_ORIGINS:
+    if not isinstance(value, (list, tuple)):
+      return False
+    if origin is tuple and args and Ellipsis not in args:
+      return len(value) == len(args) and all(map(_fits, value, args))
+    return not args or all(_fits(v, args[0]) for v in value)
+  if isinstance(annotation, type) and issubclass(annotation,
+                                                 hyperparams.Config):
+    return isinstance(value, hyperparams.Config)
+  return True
+
+
+def _fields(config: hyperparams.Config) -> Iterator[Tuple[str, Any, Any]]:
+  """(name, annotation, value) of each dataclass field of `config`."""
+  try:
+    hints = typing.get_type_hints(type(config))
+  except (NameError, TypeError):
+    hints = {}
+  for field in dataclasses.fields(config):
+    yield field.name, hints.get(field.name, Any), getattr(config, field.name)
+
+
+def check_types(config: hyperparams.Config, prefix: str = '') -> None:
+  """Raises ConfigError for a value of the wrong type, e.g. a string batch.
+
+  Model Garden's config overrides accept any YAML value, so a typo such as
+  `global_batch_size: 1o24` would otherwise surface as an obscure error deep
+  inside the input pipeline or the model.
+
+  Args:
+    config: the ExperimentConfig, or a part of it.
+    prefix: dotted path of `config`, for the message.
+  """
+  for name, annotation, value in _fields(config):
+    path = prefix + name
+    if isinstance(value, hyperparams.Config):
+      check_types(value, path + '.')
+    elif not _fits(value, annotation):
+      raise ConfigError(f'{path} must be {_type_name(annotation)}, got '
+                        f'{value!r} ({type(value).__name__}).')
+
+
 MODES = ('train', 'eval', 'train_and_eval', 'continuous_eval')
 
 
+def data_configs_read(params, mode: str) -> List[Tuple[str, Any]]:
+  """(name, DataConfig) of the inputs `mode` reads.
+
+  Evaluation reads `validation_data`, and `train_data` too when that is not
+  training input (a retrieval memory bank, as in the kNN evaluation).
+  """
+  task = params.task
+  read = []
+  if 'train' in mode or (
+      'eval' in mode and not getattr(task.train_data, 'is_training', True)):
+    read.append(('train_data', task.train_data))
+  if 'eval' in mode:
+    read.append(('validation_data', task.validation_data))
+  return read
+
+
+def _check_clip_shapes(name: str, data_config) -> None:
+  """The clip and batch sizes of a video DataConfig must be possible.
+
+  Clips longer than a video are possible (`temporal_sampling` loops short
+  videos), and training crops of any size are (a random window is resized to
+  the crop); evaluation crops are cut from frames resized to a short side of
+  `min_image_size`, so they cannot be larger.
+  """
+  field = f'task.{name}'
+  if data_config.global_batch_size < 1:
+    raise ConfigError(f'{field}.global_batch_size must be positive, got '
+                      f'{data_config.global_batch_size}.')
+  shape = list(getattr(data_config, 'feature_shape', None) or [])
+  if len(shape) != 4 or min(shape) < 1 or shape[3] != 3:
+    raise ConfigError(
+        f'{field}.feature_shape must be [frames, height, width, 3] with '
+        f'positive sizes, got {shape}.')
+  if getattr(data_config, 'temporal_stride', 1) < 1:
+    raise ConfigError(f'{field}.temporal_stride must be at least 1, got '
+                      f'{data_config.temporal_stride}.')
+  if data_config.is_training:
+    return
+  _, height, width, _ = shape
+  min_size = data_config.min_image_size
+  if max(height, width) > min_size:
+    raise ConfigError(
+        f'{field}.feature_shape crops {height}x{width} from frames resized '
+        f'to a short side of min_image_size={min_size}: set min_image_size '
+        f'to at least {max(height, width)} or crop smaller.')
+  if data_config.num_test_crops not in (1, 3):
+    raise ConfigError(f'{field}.num_test_crops must be 1 or 3, got '
+                      f'{data_config.num_test_crops}.')
+  if data_config.num_test_clips < 1:
+    raise ConfigError(f'{field}.num_test_clips must be at least 1, got '
+                      f'{data_config.num_test_clips}.')
+
+
+def _check_augmentation(name: str, data_config) -> None:
+  """Crop area fractions lie in (0, 1] and aspect ratios are positive."""
+  spatial = getattr(getattr(data_config, 'augmentation', None), 'spatial',
+                    None)
+  if spatial is None:
+    return
+  field = f'task.{name}.augmentation.spatial'
+  low, high = spatial.crop_area_range
+  if not 0 < low <= high <= 1:
+    raise ConfigError(
+        f'{field}.crop_area_range must be [low, high] with 0 < low <= high '
+        f'<= 1, got {list(spatial.crop_area_range)}.')
+  low, high = spatial.crop_aspect_ratio_range
+  if not 0 < low <= high:
+    raise ConfigError(
+        f'{field}.crop_aspect_ratio_range must be [low, high] with '
+        f'0 < low <= high, got {list(spatial.crop_aspect_ratio_range)}.')
+
+
+def check_replicas(params, mode: str, num_replicas: int) -> None:
+  """Every batch `mode` reads must split evenly over the replicas.
+
+  Call it once the distribution strategy is built (only then is the replica
+  count known) and before any input is read.
+  """
+  for name, data_config in data_configs_read(params, mode):
+    batch_size = data_config.global_batch_size
+    if batch_size % num_replicas:
+      raise ConfigError(
+          f'task.{name}.global_batch_size={batch_size} does not split over '
+          f'the {num_replicas} replicas of the distribution strategy: use a '
+          f'multiple of {num_replicas}.')
+
+
 def validate(params, mode: str) -> None:
-  """Raises ConfigError if `params` cannot run in `mode`."""
+  """Raises ConfigError if `params` cannot run in `mode`.
+
+  Checks value types, the clip, crop and batch sizes and the augmentation
+  ranges of the inputs `mode` reads, then that their files exist; the
+  replica count is checked later, by `check_replicas`.
+  """
   if mode not in MODES:
     raise ConfigError(f'--mode={mode} is not supported; use one of '
                       f'{", ".join(MODES)}.')
-  if 'train' in mode:
-    _check_input_path('train_data', params.task.train_data)
-  if 'eval' in mode:
-    _check_input_path('validation_data', params.task.validation_data)
+  check_types(params)
+  read = data_configs_read(params, mode)
+  for name, data_config in read:
+    _check_clip_shapes(name, data_config)
+    _check_augmentation(name, data_config)
+  for name, data_config in read:
+    _check_input_path(name, data_config)

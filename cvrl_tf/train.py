@@ -3,7 +3,10 @@
 Flags follow Model Garden (`official.common.flags`): --experiment,
 --config_file (repeatable), --params_override, --mode, --model_dir, --tpu.
 """
+import contextlib
+import functools
 import os
+import signal
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -21,7 +24,11 @@ import yaml
 
 import cvrl_tf  # pylint: disable=unused-import  (registers experiments)
 from cvrl_tf import config_validation
+from cvrl_tf import determinism
+from cvrl_tf import numerics
+from cvrl_tf import preemption
 from cvrl_tf import progress
+from cvrl_tf import trainer as trainer_lib
 
 FLAGS = flags.FLAGS
 
@@ -35,11 +42,81 @@ def parse_params(flags_obj):
     raise config_validation.ConfigError(
         config_validation.describe_parse_error(e)) from e
   config_validation.validate(params, flags_obj.mode)
+  determinism.check_config(params)
   return params
 
 
+def build_controller(params, mode: str, model_dir: str,
+                     stop_signal: preemption.StopSignal):
+  """Builds the strategy, task, trainer and orbit controller.
+
+  The controller restores the latest checkpoint of `model_dir`, if any
+  (raising `determinism.InputStateError` if its saved input does not fit). Its
+  train actions log progress, stop on a NaN / Inf (`numerics`) and, once
+  `stop_signal` was received, stop the training (`preemption`), in this
+  order, all before orbit saves the loop's checkpoint.
+
+  Returns:
+    (strategy, trainer, controller).
+  """
+  if params.runtime.mixed_precision_dtype:
+    performance.set_mixed_precision_policy(
+        params.runtime.mixed_precision_dtype)
+  if determinism.enabled(params.task):
+    determinism.configure(params)
+  strategy = distribute_utils.get_distribution_strategy(
+      distribution_strategy=params.runtime.distribution_strategy,
+      all_reduce_alg=params.runtime.all_reduce_alg,
+      num_gpus=params.runtime.num_gpus,
+      tpu_address=params.runtime.tpu)
+  config_validation.check_replicas(params, mode, strategy.num_replicas_in_sync)
+  with strategy.scope():
+    task = task_factory.get_task(params.task, logging_dir=model_dir)
+    trainer = train_utils.create_trainer(
+        params, task, train='train' in mode,
+        evaluate='eval' in mode,
+        checkpoint_exporter=train_utils.maybe_create_best_ckpt_exporter(
+            params, model_dir),
+        trainer_cls=functools.partial(
+            trainer_lib.Trainer,
+            checkpoint_input=determinism.enabled(params.task)))
+  with determinism.explain_input_restore_errors(model_dir):
+    controller = train_lib.OrbitExperimentRunner(
+        distribution_strategy=strategy, task=task, mode=mode, params=params,
+        model_dir=model_dir, trainer=trainer,
+        train_actions=[
+            progress.ProgressLogger(trainer.global_step,
+                                    params.trainer.train_steps),
+            numerics.NonFiniteGuard(trainer, model_dir),
+            preemption.StopIfSignalled(stop_signal),
+        ]).controller
+  return strategy, trainer, controller
+
+
+def run_mode(controller, trainer, mode: str, config):
+  """Trains and / or evaluates as `mode` says; returns evaluation logs."""
+  if mode == 'train':
+    controller.train(steps=config.train_steps)
+    return {}
+  if mode == 'train_and_eval':
+    return controller.train_and_evaluate(
+        train_steps=config.train_steps, eval_steps=config.validation_steps,
+        eval_interval=config.validation_interval)
+  if mode == 'eval':
+    return controller.evaluate(steps=config.validation_steps)
+  return controller.evaluate_continuously(
+      steps=config.validation_steps,
+      timeout=config.continuous_eval_timeout,
+      timeout_fn=lambda: trainer.global_step.numpy() >= config.train_steps)
+
+
 def run(params, mode: str, model_dir: str):
-  """Builds the strategy and task, then trains / evaluates through orbit.
+  """Builds everything, then trains / evaluates through orbit.
+
+  Training resumes from the latest checkpoint in `model_dir`. SIGTERM while
+  training saves a checkpoint at the end of the current train loop and
+  returns normally; a NaN or Inf raises `numerics.NonFiniteError` before it
+  is checkpointed.
 
   Returns:
     (model, logs): logs of the last evaluation for the evaluating modes,
@@ -47,42 +124,21 @@ def run(params, mode: str, model_dir: str):
   """
   if 'train' in mode:
     train_utils.serialize_config(params, model_dir)
-  if params.runtime.mixed_precision_dtype:
-    performance.set_mixed_precision_policy(
-        params.runtime.mixed_precision_dtype)
-  strategy = distribute_utils.get_distribution_strategy(
-      distribution_strategy=params.runtime.distribution_strategy,
-      all_reduce_alg=params.runtime.all_reduce_alg,
-      num_gpus=params.runtime.num_gpus,
-      tpu_address=params.runtime.tpu)
-  with strategy.scope():
-    task = task_factory.get_task(params.task, logging_dir=model_dir)
-    trainer = train_utils.create_trainer(
-        params, task, train='train' in mode,
-        evaluate='eval' in mode,
-        checkpoint_exporter=train_utils.maybe_create_best_ckpt_exporter(
-            params, model_dir))
-  controller = train_lib.OrbitExperimentRunner(
-      distribution_strategy=strategy, task=task, mode=mode, params=params,
-      model_dir=model_dir, trainer=trainer,
-      train_actions=[progress.ProgressLogger(
-          trainer.global_step, params.trainer.train_steps)]).controller
-  config = params.trainer
-  with strategy.scope():
-    if mode == 'train':
-      controller.train(steps=config.train_steps)
+  stop_signal = preemption.StopSignal(signal.SIGTERM)
+  strategy, trainer, controller = build_controller(params, mode, model_dir,
+                                                   stop_signal)
+  # Only training has loops to finish and a state worth saving.
+  signal_scope = stop_signal if 'train' in mode else contextlib.nullcontext()
+  with signal_scope, strategy.scope():
+    try:
+      logs = run_mode(controller, trainer, mode, params.trainer)
+    except preemption.StopRequested as stop:
+      controller.save_checkpoint()
+      logging.warning(
+          'stopped by %s at step %d, checkpoint %s; run the same command to '
+          'resume.', stop, trainer.global_step.numpy(),
+          controller.checkpoint_manager.latest_checkpoint)
       logs = {}
-    elif mode == 'train_and_eval':
-      logs = controller.train_and_evaluate(
-          train_steps=config.train_steps, eval_steps=config.validation_steps,
-          eval_interval=config.validation_interval)
-    elif mode == 'eval':
-      logs = controller.evaluate(steps=config.validation_steps)
-    else:
-      logs = controller.evaluate_continuously(
-          steps=config.validation_steps,
-          timeout=config.continuous_eval_timeout,
-          timeout_fn=lambda: trainer.global_step.numpy() >= config.train_steps)
   return trainer.model, logs or {}
 
 
@@ -93,7 +149,11 @@ def main(_):
     params = parse_params(FLAGS)
   except config_validation.ConfigError as e:
     sys.exit(f'error: {e}')
-  run(params, FLAGS.mode, FLAGS.model_dir)
+  try:
+    run(params, FLAGS.mode, FLAGS.model_dir)
+  except (config_validation.ConfigError, numerics.NonFiniteError,
+          determinism.InputStateError) as e:
+    sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -52,7 +52,16 @@ class ContrastiveLosses(hyperparams.Config):
 
 @dataclasses.dataclass
 class CVRLPretrainTask(cfg.TaskConfig):
-  """Self-supervised pretraining task."""
+  """Self-supervised pretraining task.
+
+  Attributes:
+    deterministic: reproducible training (`cvrl_tf.determinism`): seeds the
+      initial weights with `train_data.seed` (required), enables op
+      determinism and saves the training input iterator in checkpoints, so
+      that an interrupted and resumed run ends with the weights of an
+      uninterrupted one. Slower, and checkpoints include the input
+      pipeline's buffers (shuffle buffer and prefetched batches).
+  """
   model: CVRLModel = dataclasses.field(default_factory=CVRLModel)
   losses: ContrastiveLosses = dataclasses.field(
       default_factory=ContrastiveLosses)
@@ -64,6 +73,7 @@ class CVRLPretrainTask(cfg.TaskConfig):
       default_factory=lambda: data.DataConfig(
           is_training=False, is_ssl=True, drop_remainder=True,
           feature_shape=(16, 224, 224, 3), temporal_stride=2))
+  deterministic: bool = False
 
 
 def lars_cosine_optimization(learning_rate: float, train_steps: int,

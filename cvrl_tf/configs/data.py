@@ -86,7 +86,13 @@ class DataConfig(video_classification.DataConfig):
     augmentation: CVRL augmentation settings used when `is_ssl` (and, with
       `spatial.enabled`, for supervised training clips).
     seed: makes sampling and augmentation deterministic when set.
-    skip_bad_records: drop undecodable records instead of failing.
+    skip_bad_records: drop bad records (corrupt TFRecord data, records
+      that do not parse, videos without frames or with a frame that is not a
+      JPEG, labels outside [0, num_classes)) instead of stopping at the
+      first; each is logged to stderr with its file, the problem and the
+      running count (`cvrl_tf.dataloaders.record_checks`). Training input
+      with 1000 bad records in a row and no good video between them stops
+      with an error.
     output_video_id: also output `features['video_id']` (string, '' when a
       record has no `video/id`), e.g. to aggregate predictions per video.
   """

@@ -2,12 +2,16 @@
 
 Stages, each a graph function mapped by `tf.data` (no Python callbacks):
 
-  Decoder.decode      serialized SequenceExample -> frame strings, label, id
+  Decoder.decode      serialized SequenceExample -> frame strings, label, id,
+                      per input file, with the checks of `record_checks`
+                      (bad records stop the input, or are logged and dropped
+                      with `skip_bad_records`)
   attach_seeds        adds a per-video stateless seed (training only)
   Parser              samples frame indices, decodes only the selected frames
                       (only the crop window of each, when training) and
                       augments them
-  batch               optionally drops records that failed to decode
+  batch               per replica; with `skip_bad_records` first drops
+                      videos whose frames failed to decode
   PostBatchProcessor  folds views into the batch dimension
 
 Per-video outputs of the Parser (T, H, W from `feature_shape`):
@@ -35,11 +39,15 @@ from official.vision.dataloaders import video_input as mg_video_input
 from official.vision.ops import preprocess_ops_3d
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.ops import device_augmentation
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
 
 VIDEO_ID_KEY = 'video/id'
+# With `skip_bad_records`, training input stops after this many bad records
+# without a good video in between.
+MAX_BAD_IN_A_ROW = 1000
 
 Features = Dict[str, tf.Tensor]
 
@@ -47,8 +55,7 @@ Features = Dict[str, tf.Tensor]
 class Decoder(decoder.Decoder):
   """Decodes a `tf.train.SequenceExample` video record.
 
-  Only the frame and label keys are required; a missing video id decodes
-  as ''.
+  Missing keys decode as empty: no frames, no label, video id ''.
   """
 
   def __init__(self, image_key: str = mg_video_input.IMAGE_KEY,
@@ -76,7 +83,9 @@ class Decoder(decoder.Decoder):
         serialized_example,
         context_features=self._context_features,
         sequence_features={
-            self._image_key: tf.io.FixedLenSequenceFeature([], tf.string),
+            # A record without frames is reported by `record_checks`.
+            self._image_key: tf.io.FixedLenSequenceFeature(
+                [], tf.string, allow_missing=True),
         })
     return {
         'frames': sequences[self._image_key],
@@ -325,7 +334,13 @@ def _fold_views(tensor: tf.Tensor) -> tf.Tensor:
 
 
 def _batch_fn(params: data_cfg.DataConfig):
-  """Batches per replica, first dropping records that failed to decode."""
+  """Batches per replica.
+
+  With `skip_bad_records`, first drops the videos whose frames fail to
+  decode although `record_checks` passed them (JPEG data damaged after a
+  valid header), and fails training input that ended because
+  `record_checks.drop_bad_records` stopped it.
+  """
 
   def batch(dataset: tf.data.Dataset,
             input_context: Optional[tf.distribute.InputContext] = None
@@ -335,7 +350,12 @@ def _batch_fn(params: data_cfg.DataConfig):
     batch_size = params.global_batch_size
     if input_context:
       batch_size = input_context.get_per_replica_batch_size(batch_size)
-    return dataset.batch(batch_size, drop_remainder=params.drop_remainder)
+    dataset = dataset.batch(batch_size, drop_remainder=params.drop_remainder)
+    if params.skip_bad_records and params.is_training:
+      # Training input repeats: it only ends when it found no good video.
+      dataset = dataset.apply(tf.data.experimental.assert_cardinality(
+          tf.data.INFINITE_CARDINALITY))
+    return dataset
 
   return batch
 
@@ -366,7 +386,9 @@ def build_dataset(
   Files are read, sharded across input pipelines and shuffled by Model
   Garden's `InputReader`. With `params.seed` set, two datasets built from the
   same config yield identical batches (a new iterator over one training
-  dataset reshuffles, like any seeded `InputReader` dataset).
+  dataset reshuffles, like any seeded `InputReader` dataset). Records are
+  decoded and checked file by file (`record_checks`), so a bad one is
+  reported with its file name.
 
   Args:
     params: input config.
@@ -380,8 +402,14 @@ def build_dataset(
   """
   params = params.replace(cycle_length=interleave_cycle_length(
       params, input_context))
-  decoder_fn = Decoder(params.image_field_key, params.label_field_key).decode
+  dataset_fn = record_checks.checked_dataset_fn(
+      input_reader.match_files(params.input_path),
+      Decoder(params.image_field_key, params.label_field_key).decode,
+      params.num_classes, params.image_field_key, params.skip_bad_records)
   transforms = []
+  if params.skip_bad_records:
+    transforms.append(lambda dataset: record_checks.drop_bad_records(
+        dataset, MAX_BAD_IN_A_ROW if params.is_training else None))
   if video_ids is not None:
     transforms.append(keep_videos(video_ids))
   if params.is_training:
@@ -393,8 +421,7 @@ def build_dataset(
     return dataset
   reader = input_reader.InputReader(
       params,
-      dataset_fn=tf.data.TFRecordDataset,
-      decoder_fn=decoder_fn,
+      dataset_fn=dataset_fn,
       sample_fn=sample_fn if transforms else None,
       parser_fn=Parser(params).parse_fn(params.is_training),
       transform_and_batch_fn=_batch_fn(params),

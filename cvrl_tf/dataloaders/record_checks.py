@@ -1,0 +1,381 @@
+"""Reads video records file by file and reports bad ones by file name.
+
+Model Garden's `InputReader` calls its dataset function once per input file,
+so every record can be checked while its file name is at hand. The checks
+are graph ops on the encoded record, run before any frame is decoded:
+
+  framing   the TFRecord reader stops at a record whose CRC fails or that is
+            cut short; a file whose records read add up to fewer bytes
+            than its length (taken when the pipeline is built) is reported
+            once, and the rest of it is not read.
+  parsing   a record that does not parse as a `tf.train.SequenceExample`
+            with the configured feature types is reported by its position
+            in the file.
+  content   a video with no frames, a frame without the JPEG signature
+            (`tf.io.is_jpeg`), and, when `num_classes` > 0, a record with no
+            label or a label outside [0, num_classes).
+
+By default the first bad record stops the input pipeline with an
+InvalidArgumentError whose message contains
+`bad record in FILE: PROBLEM`. With `skip_bad_records` bad records are
+dropped instead (`drop_bad_records`), each with a line on stderr:
+`skipped bad record in FILE: PROBLEM (N bad records skipped so far)`.
+"""
+import concurrent.futures
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import tensorflow as tf
+
+Features = Dict[str, tf.Tensor]
+
+SOURCE_KEY = 'record_check/source'
+PROBLEM_KEY = 'record_check/problem'
+NUM_BAD_KEY = 'record_check/num_bad'
+KEEP_KEY = 'record_check/keep'
+_INDEX_KEY = 'record_check/index'
+_OFFSET_KEY = 'record_check/offset'
+_IS_END_KEY = 'record_check/is_end'
+_UNPARSED_KEY = 'record_check/unparsed'
+CHECK_KEYS = (SOURCE_KEY, PROBLEM_KEY, NUM_BAD_KEY, KEEP_KEY)
+_POSITION_KEYS = (_INDEX_KEY, _OFFSET_KEY, _IS_END_KEY)
+
+_STAT_THREADS = 16
+
+# A TFRecord is framed by its length (8 bytes) with a CRC (4) before the
+# data and the data's CRC (4) after it.
+_FRAMING_BYTES = 16
+
+
+def _as_text(value: tf.Tensor) -> tf.Tensor:
+  # Messages built from it avoid quote characters, which
+  # tf.debugging.Assert would print escaped.
+  return tf.strings.as_string(value)
+
+
+def _framed_records(filename: tf.Tensor) -> tf.data.Dataset:
+  """The records of one file, numbered, then an end-of-file marker.
+
+  Args:
+    filename: string scalar.
+
+  Returns:
+    Dataset of (serialized, is_end, index, offset): the record (b'' for the
+    marker), whether it is the marker, its position in the file and the
+    byte offset just after it. The marker's offset is the number of bytes
+    read without error.
+  """
+  # On a CRC or truncation error the reader gives up on the file and moves
+  # on, which ends this one-file dataset.
+  records = tf.data.TFRecordDataset(filename).ignore_errors()
+  records = records.map(lambda record: (record, False)).concatenate(
+      tf.data.Dataset.from_tensors((tf.constant(b''), True)))
+
+  def number(state, element):
+    index, offset = state
+    serialized, is_end = element
+    length = tf.strings.length(serialized, unit='BYTE')
+    size = tf.cast(length, tf.int64) + _FRAMING_BYTES
+    offset += tf.where(is_end, tf.constant(0, tf.int64), size)
+    return (index + 1, offset), (serialized, is_end, index, offset)
+
+  zero = tf.constant(0, tf.int64)
+  return records.scan((zero, zero), number)
+
+
+def _parsed_records(framed: tf.data.Dataset,
+                    decode_fn: Callable[[tf.Tensor], Features]
+                   ) -> tf.data.Dataset:
+  """Decodes records, noting how many unparsable ones precede each.
+
+  The end-of-file marker parses as an empty record.
+
+  Returns:
+    Dataset of decoded dicts plus the position keys and `_UNPARSED_KEY`,
+    the number of records dropped since the previous element.
+  """
+
+  def decode(serialized, is_end, index, offset):
+    return {**decode_fn(serialized), _IS_END_KEY: is_end, _INDEX_KEY: index,
+            _OFFSET_KEY: offset}
+
+  # ignore_errors drops only the records that fail to parse; the numbering
+  # then has a gap where each of them was.
+  parsed = framed.map(decode).ignore_errors()
+
+  def count_gap(expected_index, element):
+    index = element[_INDEX_KEY]
+    return index + 1, {**element, _UNPARSED_KEY: index - expected_index}
+
+  return parsed.scan(tf.constant(0, tf.int64), count_gap)
+
+
+def file_sizes(files: Sequence[str]) -> tf.lookup.StaticHashTable:
+  """A table of the files' lengths in bytes (-1 for other names).
+
+  Lengths are read once when the pipeline is built, in parallel since each
+  is a request on remote file systems.
+  """
+  files = sorted(set(files))
+  with concurrent.futures.ThreadPoolExecutor(_STAT_THREADS) as pool:
+    sizes = list(pool.map(lambda f: tf.io.gfile.stat(f).length, files))
+  return tf.lookup.StaticHashTable(
+      tf.lookup.KeyValueTensorInitializer(
+          tf.constant(files, tf.string), tf.constant(sizes, tf.int64)),
+      default_value=-1)
+
+
+def _first(condition: tf.Tensor) -> tf.Tensor:
+  """Index of the first True of a non-empty bool vector, as text."""
+  return _as_text(tf.argmax(tf.cast(condition, tf.int32)))
+
+
+def _content_checks(decoded: Features, num_classes: int, image_key: str
+                   ) -> List[Tuple[tf.Tensor, Callable[[], tf.Tensor]]]:
+  """(failed, message_fn) of each check of a decoded video, in report order.
+
+  Args:
+    decoded: 'frames' string [N], 'label' int64 [L].
+    num_classes: labels must lie in [0, num_classes) when > 0.
+    image_key: frame feature name, for the message.
+  """
+  frames, labels = decoded['frames'], decoded['label']
+  not_jpeg = tf.logical_not(tf.io.is_jpeg(frames))
+  checks = [
+      (tf.size(frames) == 0, lambda: tf.constant(
+          f'video has no frames (feature list {image_key} is empty or '
+          'missing)')),
+      (tf.reduce_any(not_jpeg), lambda: tf.strings.join([
+          'frame ', _first(not_jpeg), ' of ', _as_text(tf.size(frames)),
+          ' is not a JPEG'])),
+  ]
+  if num_classes > 0:
+    out_of_range = (labels < 0) | (labels >= num_classes)
+    checks += [
+        (tf.size(labels) == 0, lambda: tf.constant('record has no label')),
+        (tf.reduce_any(out_of_range), lambda: tf.strings.join([
+            'label ', _as_text(tf.boolean_mask(labels, out_of_range)[0]),
+            f' is outside [0, {num_classes})'])),
+    ]
+  return checks
+
+
+def _first_failure(checks, video_id: tf.Tensor) -> tf.Tensor:
+  """Text of the first failed check, '' if none, naming the video."""
+  problem = tf.constant('')
+  for failed, message in reversed(checks):
+    problem = tf.cond(failed, message, lambda p=problem: p)
+  return tf.cond(
+      (tf.strings.length(problem) > 0) & (tf.strings.length(video_id) > 0),
+      lambda: tf.strings.join([problem, ' (video id ', video_id, ')']),
+      lambda: problem)
+
+
+def _framing_problem(element: Features, cut_off: tf.Tensor) -> tf.Tensor:
+  """Problem text at an end-of-file marker: '' unless the file was cut off."""
+  return tf.cond(
+      cut_off,
+      lambda: tf.strings.join([
+          'TFRecord framing or CRC check failed at byte ',
+          _as_text(element[_OFFSET_KEY]), ' (after ',
+          _as_text(element[_INDEX_KEY]),
+          ' good records); the rest of the file is not read']),
+      lambda: tf.constant(''))
+
+
+def _parse_problem(element: Features, image_key: str) -> tf.Tensor:
+  """Problem text for the unparsable records before `element`, or ''."""
+  count = element[_UNPARSED_KEY]
+  first = element[_INDEX_KEY] - count
+  return tf.cond(
+      count > 0,
+      lambda: tf.strings.join([
+          'record ', _as_text(first),
+          tf.cond(count > 1, lambda: tf.strings.join(
+              [' to ', _as_text(first + count - 1)]), lambda: ''),
+          ' of the file did not parse as a tf.train.SequenceExample with '
+          f'string frames {image_key} and int64 labels']),
+      lambda: tf.constant(''))
+
+
+def check_record(element: Features, filename: tf.Tensor,
+                 file_size: tf.Tensor, num_classes: int,
+                 image_key: str) -> Features:
+  """Replaces the position keys of a parsed element by the check keys.
+
+  Args:
+    element: from `_parsed_records`.
+    filename: string scalar, the file it was read from.
+    file_size: int64 scalar, the file's length in bytes.
+    num_classes: labels are checked against it when > 0.
+    image_key: frame feature name, for messages.
+
+  Returns:
+    The decoded keys plus `SOURCE_KEY` (file name), `PROBLEM_KEY` ('' or
+    what is wrong), `NUM_BAD_KEY` (int64, bad records this element reports)
+    and `KEEP_KEY` (whether it is a good video).
+  """
+  is_end = element[_IS_END_KEY]
+  # Only the end marker's offset is all the bytes read.
+  cut_off = is_end & (element[_OFFSET_KEY] < file_size)
+  checks = _content_checks(element, num_classes, image_key)
+  content_bad = tf.logical_not(is_end) & tf.reduce_any(
+      tf.stack([failed for failed, _ in checks]))
+
+  def describe():
+    own = tf.cond(is_end, lambda: _framing_problem(element, cut_off),
+                  lambda: _first_failure(checks, element['video_id']))
+    parts = tf.stack([_parse_problem(element, image_key), own])
+    problem = tf.strings.reduce_join(
+        tf.boolean_mask(parts, tf.strings.length(parts) > 0), separator='; ')
+    return problem, tf.strings.length(own) > 0
+
+  # Nearly every record is clean and takes this one cheap branch: building
+  # the messages costs more than reading the record.
+  problem, own_bad = tf.cond(
+      cut_off | content_bad | (element[_UNPARSED_KEY] > 0), describe,
+      lambda: (tf.constant(''), tf.constant(False)))
+  decoded = {k: v for k, v in element.items()
+             if k not in _POSITION_KEYS + (_UNPARSED_KEY,)}
+  return {
+      **decoded,
+      SOURCE_KEY: filename,
+      PROBLEM_KEY: problem,
+      NUM_BAD_KEY: element[_UNPARSED_KEY] + tf.cast(own_bad, tf.int64),
+      KEEP_KEY: tf.logical_not(is_end | own_bad),
+  }
+
+
+def strip_checks(element: Features) -> Features:
+  """The decoded video alone."""
+  return {k: v for k, v in element.items() if k not in CHECK_KEYS}
+
+
+def _keep_or_raise(element: Features) -> tf.Tensor:
+  """Whether `element` is a good video; raises if it reports bad records."""
+  message = tf.strings.join(['bad record in ', element[SOURCE_KEY], ': ',
+                             element[PROBLEM_KEY]])
+  check = tf.debugging.Assert(element[NUM_BAD_KEY] == 0, [message])
+  with tf.control_dependencies([check]):
+    return tf.identity(element[KEEP_KEY])
+
+
+def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
+                      decode_fn: Callable[[tf.Tensor], Features],
+                      num_classes: int, image_key: str,
+                      skip_bad_records: bool) -> tf.data.Dataset:
+  """Decoded, checked videos of one TFRecord file.
+
+  Args:
+    filename: string scalar.
+    file_size: int64 scalar, its length in bytes.
+    decode_fn: serialized SequenceExample -> dict with 'frames', 'label',
+      'video_id'; must decode a record without frames as zero frames.
+    num_classes: labels are checked against it when > 0.
+    image_key: frame feature name, for messages.
+    skip_bad_records: report bad records for `drop_bad_records` instead of
+      raising.
+
+  Returns:
+    Decoded videos in file order. When skipping, elements keep the check
+    keys and include one per bad record found (`KEEP_KEY` False); otherwise
+    only good videos, without check keys.
+  """
+  checked = _parsed_records(_framed_records(filename), decode_fn).map(
+      lambda element: check_record(element, filename, file_size, num_classes,
+                                   image_key))
+  if skip_bad_records:
+    return checked.filter(
+        lambda element: element[KEEP_KEY] | (element[NUM_BAD_KEY] > 0))
+  return checked.filter(_keep_or_raise).map(strip_checks)
+
+
+def checked_dataset_fn(files: Sequence[str],
+                       decode_fn: Callable[[tf.Tensor], Features],
+                       num_classes: int, image_key: str,
+                       skip_bad_records: bool):
+  """An `InputReader` dataset_fn reading files through `read_checked_file`.
+
+  Args:
+    files: every file the reader may pass, as `InputReader` matches them.
+    decode_fn: see `read_checked_file`.
+    num_classes: see `read_checked_file`.
+    image_key: see `read_checked_file`.
+    skip_bad_records: see `read_checked_file`.
+
+  Returns:
+    A function of one file name (a string tensor: `InputReader` interleaves
+    the files) or of a list of them (`InputReader` passes the whole list
+    when there are fewer files than input pipelines).
+  """
+  sizes = file_sizes(files)
+
+  def read_one(filename: tf.Tensor) -> tf.data.Dataset:
+    return read_checked_file(filename, sizes.lookup(filename), decode_fn,
+                             num_classes, image_key, skip_bad_records)
+
+  def dataset_fn(names: Union[tf.Tensor, Sequence[str]]) -> tf.data.Dataset:
+    if isinstance(names, (list, tuple)):
+      return tf.data.Dataset.from_tensor_slices(list(names)).flat_map(
+          read_one)
+    return read_one(names)
+
+  return dataset_fn
+
+
+def _print_line(*parts: Union[str, tf.Tensor]) -> tf.Tensor:
+  tf.print(tf.strings.join(list(parts)), output_stream=sys.stderr)
+  return tf.constant(True)
+
+
+def _nothing() -> tf.Tensor:
+  return tf.constant(False)
+
+
+def drop_bad_records(dataset: tf.data.Dataset,
+                     max_bad_in_a_row: Optional[int] = None
+                    ) -> tf.data.Dataset:
+  """Logs and counts the bad records reported by `read_checked_file`.
+
+  Each report prints one line to stderr with the file, the problem and the
+  running count of bad records this iterator skipped; good videos pass on
+  without the check keys.
+
+  Args:
+    dataset: from `read_checked_file` with `skip_bad_records`.
+    max_bad_in_a_row: if set, the dataset ends, with a line on stderr, after
+      this many bad records without a good video in between. Training input
+      repeats its files forever, so without any good video it would
+      otherwise be skipped forever.
+
+  Returns:
+    The good videos.
+  """
+  stop_at = max_bad_in_a_row or tf.int64.max
+
+  def count(state, element):
+    total, in_a_row = state
+    num_bad = element[NUM_BAD_KEY]
+    total += num_bad
+    in_a_row = tf.where(element[KEEP_KEY], tf.constant(0, tf.int64),
+                        in_a_row + num_bad)
+    report = tf.strings.join([
+        'bad record in ', element[SOURCE_KEY], ': ', element[PROBLEM_KEY]])
+    stop = in_a_row >= stop_at
+    logged = [
+        tf.cond(num_bad > 0, lambda: _print_line(
+            'skipped ', report, ' (', _as_text(total),
+            ' bad records skipped so far)'), _nothing),
+        tf.cond(stop, lambda: _print_line(
+            'stopped reading the input: ', _as_text(in_a_row),
+            ' bad records in a row without a good video; is the input data '
+            'corrupt?'), _nothing),
+    ]
+    with tf.control_dependencies(logged):
+      return (tf.identity(total), tf.identity(in_a_row)), (element, stop)
+
+  zero = tf.constant(0, tf.int64)
+  return dataset.scan((zero, zero), count).take_while(
+      lambda element, stop: tf.logical_not(stop)).filter(
+          lambda element, stop: element[KEEP_KEY]).map(
+              lambda element, stop: strip_checks(element))

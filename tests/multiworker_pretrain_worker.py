@@ -1,0 +1,126 @@
+"""Pretrains the tiny preset as one worker of a MultiWorkerMirroredStrategy.
+
+  TF_CONFIG=... python multiworker_pretrain_worker.py RECORDS MODEL_DIR OUT
+
+TF_CONFIG names the cluster and this worker. The worker pretrains through
+`cvrl_tf.train.run` (`pretrain_params`: two steps, a checkpoint and a
+summary after each), then writes to OUT (JSON) the InputContext the strategy
+gave its input pipeline and the ids of the videos that pipeline reads, as
+evaluation input, from its share of the files.
+
+`cluster_envs` and `run_workers` start such workers (or any command) from a
+test, one process per worker on 127.0.0.1.
+"""
+import json
+import os
+import subprocess
+import sys
+from typing import Dict, List, Sequence
+
+from cvrl_tf import train
+from cvrl_tf.dataloaders import video_input
+from test_contrastive_loss_multiworker import free_ports
+import tiny_experiments
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(TESTS_DIR)
+TIMEOUT_SECONDS = 480
+TRAIN_STEPS = 2
+GLOBAL_BATCH_SIZE = 8
+
+
+def pretrain_params(records: str):
+  """The tiny pretraining preset on `records`, two workers, one CPU each.
+
+  Views are only centre-cropped (their clips still differ in time): the
+  colour augmentation's XLA compilation would double the workers' run time.
+  """
+  params = tiny_experiments.tiny_pretrain(records, TRAIN_STEPS,
+                                          checkpoint_interval=1)
+  params.override({
+      'runtime': {'distribution_strategy': 'multi_worker_mirrored'},
+      'task': {'train_data': {
+          'global_batch_size': GLOBAL_BATCH_SIZE,
+          'augmentation': {'spatial': {'enabled': False}}}},
+      'trainer': {'steps_per_loop': 1, 'summary_interval': 1},
+  })
+  return params
+
+
+def eval_input(params):
+  """Evaluation input over the same files, keeping every video id."""
+  return params.task.validation_data.replace(
+      output_video_id=True, drop_remainder=False, global_batch_size=2)
+
+
+def cluster_envs(num_workers: int) -> List[Dict[str, str]]:
+  """Environment of each worker: TF_CONFIG of a cluster on 127.0.0.1."""
+  workers = [f'127.0.0.1:{port}' for port in free_ports(num_workers)]
+  return [{'TF_CONFIG': json.dumps({
+      'cluster': {'worker': workers},
+      'task': {'type': 'worker', 'index': index}})}
+          for index in range(num_workers)]
+
+
+def run_workers(commands: Sequence[Sequence[str]],
+                envs: Sequence[Dict[str, str]],
+                timeout: float = TIMEOUT_SECONDS
+               ) -> List[subprocess.CompletedProcess]:
+  """Runs one process per command, concurrently, on CPU only.
+
+  Args:
+    commands: argv of each process (Python is prepended).
+    envs: extra environment of each process.
+    timeout: seconds each may take; a process still running then is killed.
+
+  Returns:
+    The finished processes, with stdout and stderr as text.
+  """
+  base_env = dict(os.environ, CUDA_VISIBLE_DEVICES='',
+                  TF_CPP_MIN_LOG_LEVEL='2',
+                  PYTHONPATH=os.pathsep.join([TESTS_DIR, REPO_ROOT]))
+  processes = [
+      subprocess.Popen([sys.executable, *command], env=dict(base_env, **env),
+                       cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+      for command, env in zip(commands, envs)]
+  results = []
+  try:
+    for process in processes:
+      stdout, stderr = process.communicate(timeout=timeout)
+      results.append(subprocess.CompletedProcess(
+          process.args, process.returncode, stdout, stderr))
+  finally:
+    # A failed or hung worker would leave its peers blocked in collectives.
+    for process in processes:
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+  return results
+
+
+def main(records: str, model_dir: str, output_path: str) -> None:
+  params = pretrain_params(records)
+  model, _ = train.run(params, 'train', model_dir)
+  strategy = model.distribute_strategy
+  data = eval_input(params)
+  contexts = []
+
+  def dataset_fn(context):
+    contexts.append(context)
+    return video_input.build_dataset(data, context)
+
+  strategy.distribute_datasets_from_function(dataset_fn)
+  context, = contexts
+  video_ids = [video_id.decode()
+               for features, _ in video_input.build_dataset(data, context)
+               for video_id in features['video_id'].numpy()]
+  with open(output_path, 'w') as f:
+    json.dump({'num_input_pipelines': context.num_input_pipelines,
+               'input_pipeline_id': context.input_pipeline_id,
+               'num_replicas_in_sync': context.num_replicas_in_sync,
+               'video_ids': video_ids}, f)
+
+
+if __name__ == '__main__':
+  main(*sys.argv[1:])

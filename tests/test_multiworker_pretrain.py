@@ -1,0 +1,146 @@
+"""Pretraining beyond one local process: two workers, a ram:// model_dir."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cvrl_tf import train
+from cvrl_tf.dataloaders import video_input
+from cvrl_tf.tasks import pretrain
+import multiworker_pretrain_worker as worker
+import tiny_experiments
+import toy_records
+
+NUM_WORKERS = 2
+WORKER_SCRIPT = os.path.join(worker.TESTS_DIR,
+                             'multiworker_pretrain_worker.py')
+
+
+@pytest.fixture(name='records', scope='module')
+def _records(tmp_path_factory):
+  """10 toy videos in 4 files, 2 files per worker."""
+  return toy_records.write_toy_records(
+      str(tmp_path_factory.mktemp('records')), videos_per_class=1,
+      num_shards=4, max_frames=12)
+
+
+@pytest.fixture(name='two_workers', scope='module')
+def _two_workers(records, tmp_path_factory):
+  """Pretrains with two workers once; returns (model_dir, worker outputs)."""
+  workdir = tmp_path_factory.mktemp('two_workers')
+  model_dir = str(workdir / 'model')
+  outputs = [str(workdir / f'worker_{i}.json') for i in range(NUM_WORKERS)]
+  results = worker.run_workers(
+      [[WORKER_SCRIPT, records, model_dir, output] for output in outputs],
+      worker.cluster_envs(NUM_WORKERS))
+  for result in results:
+    assert result.returncode == 0, result.stderr[-3000:]
+  outputs = [json.loads(open(output).read()) for output in outputs]
+  return model_dir, outputs
+
+
+def _logged_losses(model_dir):
+  """{step: [training_loss in each train summary file]}."""
+  losses = {}
+  for path in tf.io.gfile.glob(os.path.join(model_dir, 'train', 'events*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == 'training_loss':
+          losses.setdefault(event.step, []).append(
+              float(tf.make_ndarray(value.tensor)))
+  return losses
+
+
+def _worker_batches(data_config, step):
+  """Each worker's images of training step `step` (from 1), rebuilt here.
+
+  Returns:
+    One [2b, T, H, W, 3] batch per worker: its b views 1, then its views 2.
+  """
+  batches = []
+  for index in range(NUM_WORKERS):
+    context = tf.distribute.InputContext(
+        num_input_pipelines=NUM_WORKERS, input_pipeline_id=index,
+        num_replicas_in_sync=NUM_WORKERS)
+    dataset = video_input.build_dataset(data_config, context)
+    features, _ = next(iter(dataset.skip(step - 1)))
+    batches.append(features['image'])
+  return batches
+
+
+def test_two_workers_match_single_process_global_batch(records, two_workers):
+  model_dir, _ = two_workers
+  params = worker.pretrain_params(records)
+  task = pretrain.CVRLPretrainTask(params.task)
+  model = task.build_model()
+  # Step 2 ran on the weights saved after step 1.
+  tf.train.Checkpoint(model=model).read(os.path.join(
+      model_dir, 'ckpt-1')).expect_partial().assert_existing_objects_matched()
+  views = [tf.split(batch, 2)
+           for batch in _worker_batches(params.task.train_data, step=2)]
+  global_batch = tf.concat([v[0] for v in views] + [v[1] for v in views], 0)
+
+  def loss(images):
+    return float(task.contrastive_outputs(images, model, training=True)[
+        'contrastive_loss'])
+
+  logged = _logged_losses(model_dir)
+  assert sorted(logged) == list(range(1, worker.TRAIN_STEPS + 1))
+  np.testing.assert_allclose(logged[2], loss(global_batch), rtol=1e-4)
+  # Negatives from one worker only would give a clearly different loss.
+  assert abs(loss(tf.concat(views[0], 0)) - logged[2][0]) > 0.05
+
+
+def test_input_files_are_sharded_between_workers(records, two_workers):
+  _, outputs = two_workers
+  contexts = [(o['num_input_pipelines'], o['input_pipeline_id'],
+               o['num_replicas_in_sync']) for o in outputs]
+  assert contexts == [(2, 0, 2), (2, 1, 2)]
+  ids = [o['video_ids'] for o in outputs]
+  assert all(ids) and all(len(set(i)) == len(i) for i in ids)
+  assert not set(ids[0]) & set(ids[1])
+  all_ids, _ = video_input.read_ids_and_labels(
+      worker.eval_input(worker.pretrain_params(records)))
+  assert sorted(ids[0] + ids[1]) == sorted(all_ids)
+  assert len(all_ids) == 10
+
+
+def test_batch_must_split_over_workers(tmp_path):
+  # Unreadable input: reading it would fail with another error.
+  (tmp_path / 'train-0.tfrecord').write_bytes(b'not a record')
+  overrides = ','.join([
+      f'task.train_data.input_path={tmp_path / "train-*.tfrecord"}',
+      'task.train_data.global_batch_size=3',
+      'runtime.distribution_strategy=multi_worker_mirrored',
+      'runtime.num_gpus=0', 'runtime.mixed_precision_dtype=float32'])
+  command = ['-m', 'cvrl_tf.train', '--experiment=cvrl_pretrain',
+             '--mode=train', f'--model_dir={tmp_path / "model"}',
+             f'--params_override={overrides}']
+  results = worker.run_workers([command] * NUM_WORKERS,
+                               worker.cluster_envs(NUM_WORKERS), timeout=180)
+  for result in results:
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: task.train_data.global_batch_size=3 does not split over the '
+        '2 replicas of the distribution strategy: use a multiple of 2.'
+    ), result.stderr[-2000:]
+    assert 'Traceback' not in result.stderr
+
+
+def test_pretraining_with_model_dir_in_memory(records):
+  model_dir = 'ram://cvrl_tf_tests/pretrain'
+  params = tiny_experiments.tiny_pretrain(records, train_steps=2,
+                                          checkpoint_interval=1)
+  model, _ = train.run(params, 'train', model_dir)
+  assert tf.io.gfile.exists(os.path.join(model_dir, 'params.yaml'))
+  assert tf.io.gfile.glob(os.path.join(model_dir, 'train', 'events*'))
+  latest = tf.train.latest_checkpoint(model_dir)
+  assert latest == os.path.join(model_dir, 'ckpt-2')
+  restored = pretrain.CVRLPretrainTask(params.task).build_model()
+  tf.train.Checkpoint(model=restored).read(
+      latest).expect_partial().assert_existing_objects_matched()
+  assert len(restored.weights) == len(model.weights)
+  for saved, trained in zip(restored.weights, model.weights):
+    np.testing.assert_array_equal(saved.numpy(), trained.numpy())
