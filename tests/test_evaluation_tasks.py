@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from cvrl_tf import train as trainer_lib
+from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.evaluation import subsets
 from cvrl_tf.modeling import checkpoints
@@ -139,3 +140,26 @@ def test_continuous_knn_eval_on_a_ram_filesystem(patterns):
   _, logs = trainer_lib.run(params, 'continuous_eval', model_dir)
   assert 0.0 <= logs.get('recall@1', 0.0) <= 1.0
   assert tf.io.gfile.glob(model_dir + '/validation/events.out.tfevents*')
+
+
+def test_augmented_views_are_one_labelled_pass_per_view(patterns, pretrained):
+  params = tiny_knn(*patterns, init_checkpoint=pretrained)
+  task = knn_eval.KnnEvalTask(params.task)
+  model = task.build_model()
+  task.initialize(model)
+  encode = tf.function(lambda x: model.encode(x, training=False))
+  train_data = params.task.train_data
+  labels, features = protocols.augmented_features(encode, train_data,
+                                                  num_views=2)
+  _, expected_labels = video_input.read_ids_and_labels(train_data)
+  assert features.shape[0] == 2 * len(expected_labels)
+  np.testing.assert_array_equal(np.sort(labels),
+                                np.sort(expected_labels * 2))
+  # The two passes draw different crops, so their features differ.
+  half = len(expected_labels)
+  assert not np.allclose(np.sort(features[:half], 0),
+                         np.sort(features[half:], 0))
+  metrics = protocols.evaluate_encoder(
+      encode, train_data, params.task.validation_data,
+      train_data.num_classes, num_augmented_views=1)
+  assert {'top1', 'top5', 'recall@1', 'knn_top1'} <= set(metrics)
