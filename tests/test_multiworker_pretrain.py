@@ -59,6 +59,10 @@ def _worker_batches(data_config, step):
   Returns:
     One [2b, T, H, W, 3] batch per worker: its b views 1, then its views 2.
   """
+  # Seeded tf.data randomness (shuffle, Dataset.random) also depends on the
+  # global seed, which earlier tests in this process may have set; the
+  # workers ran without one.
+  tf.random.set_seed(None)
   batches = []
   for index in range(NUM_WORKERS):
     context = tf.distribute.InputContext(
