@@ -17,7 +17,6 @@ from absl import logging
 from official.common import distribute_utils
 from official.common import flags as tfm_flags
 from official.core import task_factory
-from official.core import train_lib
 from official.core import train_utils
 from official.modeling import performance
 import yaml
@@ -81,7 +80,7 @@ def build_controller(params, mode: str, model_dir: str,
             trainer_lib.Trainer,
             checkpoint_input=determinism.enabled(params.task)))
   with determinism.explain_input_restore_errors(model_dir):
-    controller = train_lib.OrbitExperimentRunner(
+    controller = trainer_lib.OrbitExperimentRunner(
         distribution_strategy=strategy, task=task, mode=mode, params=params,
         model_dir=model_dir, trainer=trainer,
         train_actions=[

@@ -4,10 +4,13 @@ Adds to `official.core.base_trainer.Trainer`:
   * with `checkpoint_input`, a training input iterator saved in the
     checkpoint (see `cvrl_tf.determinism`);
   * `first_nonfinite`, the step at which the loss first was not finite
-    (see `cvrl_tf.numerics`).
+    (see `cvrl_tf.numerics`);
+and to Model Garden's experiment runner, non-chief workers that resume from
+the chief's checkpoints (`OrbitExperimentRunner`).
 """
 import tensorflow as tf
 from official.core import base_trainer
+from official.core import train_lib
 
 from cvrl_tf import determinism
 from cvrl_tf import numerics
@@ -61,3 +64,42 @@ class Trainer(base_trainer.Trainer):
     super().train_step(iterator)
     # The loop's mean loss turns non-finite at the first non-finite step.
     self.first_nonfinite.update(self.train_loss.result(), self.global_step)
+
+
+class WorkerCheckpointManager(tf.train.CheckpointManager):
+  """A non-chief worker's checkpoints: written aside, restored from the chief.
+
+  Every worker of a multi-worker strategy must write checkpoints (reading
+  synchronised variables is collective), so non-chief workers write theirs
+  to a scratch directory, as in Model Garden. They must restore the chief's
+  latest checkpoint, though: a worker that started afresh while the chief
+  resumed would run different steps and break the collectives.
+  """
+
+  def __init__(self, checkpoint, directory, chief_directory, **kwargs):
+    super().__init__(checkpoint, directory, **kwargs)
+    self._chief_directory = chief_directory
+
+  def restore_or_initialize(self):
+    latest = tf.train.latest_checkpoint(self._chief_directory)
+    if latest is None:
+      return super().restore_or_initialize()
+    self._checkpoint.restore(latest)
+    if self._checkpoint_interval is not None:
+      self._last_checkpoint_step = int(self._step_counter.numpy())
+    return latest
+
+
+class OrbitExperimentRunner(train_lib.OrbitExperimentRunner):
+  """Model Garden's runner, with `WorkerCheckpointManager` on non-chiefs."""
+
+  def _maybe_build_checkpoint_manager(self):
+    manager = super()._maybe_build_checkpoint_manager()
+    if manager is None or self.strategy.extended.should_checkpoint:
+      return manager
+    return WorkerCheckpointManager(
+        self.trainer.checkpoint, manager.directory,
+        chief_directory=self.model_dir, max_to_keep=1,
+        step_counter=self.trainer.global_step,
+        checkpoint_interval=self.params.trainer.checkpoint_interval,
+        init_fn=self.trainer.initialize)

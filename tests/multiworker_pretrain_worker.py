@@ -1,10 +1,11 @@
 """Pretrains the tiny preset as one worker of a MultiWorkerMirroredStrategy.
 
-  TF_CONFIG=... python multiworker_pretrain_worker.py RECORDS MODEL_DIR OUT
+  TF_CONFIG=... python multiworker_pretrain_worker.py RECORDS MODEL_DIR OUT \
+      [TRAIN_STEPS]
 
 TF_CONFIG names the cluster and this worker. The worker pretrains through
-`cvrl_tf.train.run` (`pretrain_params`: two steps, a checkpoint and a
-summary after each), then writes to OUT (JSON) the InputContext the strategy
+`cvrl_tf.train.run` (`pretrain_params`: two steps unless TRAIN_STEPS says
+otherwise, a checkpoint and a summary after each), then writes to OUT (JSON) the InputContext the strategy
 gave its input pipeline and the ids of the videos that pipeline reads, as
 evaluation input, from its share of the files.
 
@@ -29,13 +30,13 @@ TRAIN_STEPS = 2
 GLOBAL_BATCH_SIZE = 8
 
 
-def pretrain_params(records: str):
+def pretrain_params(records: str, train_steps: int = TRAIN_STEPS):
   """The tiny pretraining preset on `records`, two workers, one CPU each.
 
   Views are only centre-cropped (their clips still differ in time): the
   colour augmentation's XLA compilation would double the workers' run time.
   """
-  params = tiny_experiments.tiny_pretrain(records, TRAIN_STEPS,
+  params = tiny_experiments.tiny_pretrain(records, train_steps,
                                           checkpoint_interval=1)
   params.override({
       'runtime': {'distribution_strategy': 'multi_worker_mirrored'},
@@ -99,8 +100,9 @@ def run_workers(commands: Sequence[Sequence[str]],
   return results
 
 
-def main(records: str, model_dir: str, output_path: str) -> None:
-  params = pretrain_params(records)
+def main(records: str, model_dir: str, output_path: str,
+         train_steps: str = str(TRAIN_STEPS)) -> None:
+  params = pretrain_params(records, int(train_steps))
   model, _ = train.run(params, 'train', model_dir)
   strategy = model.distribute_strategy
   data = eval_input(params)

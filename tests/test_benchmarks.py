@@ -4,6 +4,7 @@ import json
 import numpy as np
 
 from benchmarks import input_pipeline
+from benchmarks import input_stages
 
 
 def test_synthetic_video_is_noisy_and_moving():
@@ -29,3 +30,17 @@ def test_smoke_benchmark_writes_table_and_json(tmp_path, capsys):
   again = input_pipeline.write_records(str(tmp_path / 'cache'),
                                        input_pipeline.SMOKE)
   assert again == records
+
+
+def test_smoke_stage_benchmark_adds_up(tmp_path, capsys):
+  output = tmp_path / 'stages.json'
+  result = input_stages.main(['--smoke', f'--cache_dir={tmp_path / "cache"}',
+                              f'--output_json={output}'])
+  assert json.loads(output.read_text())['added_cpu_ms_per_video'] == (
+      result['added_cpu_ms_per_video'])
+  cumulative = result['cumulative_cpu_ms_per_video']
+  assert list(cumulative) == list(input_stages.STAGES)
+  assert all(value > 0 for value in cumulative.values())
+  np.testing.assert_allclose(sum(result['added_cpu_ms_per_video'].values()),
+                             cumulative['blur'])
+  assert '| blur |' in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Pretraining beyond one local process: two workers, a ram:// model_dir."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -74,27 +75,60 @@ def _worker_batches(data_config, step):
   return batches
 
 
-def test_two_workers_match_single_process_global_batch(records, two_workers):
-  model_dir, _ = two_workers
-  params = worker.pretrain_params(records)
+def _global_batch_loss(params, checkpoint, input_step):
+  """(loss of the workers' global batch, loss of worker 0's alone).
+
+  Both with the weights of `checkpoint`, on the batches the workers' input
+  gives at its step `input_step` (from 1).
+  """
   task = pretrain.CVRLPretrainTask(params.task)
   model = task.build_model()
-  # Step 2 ran on the weights saved after step 1.
-  tf.train.Checkpoint(model=model).read(os.path.join(
-      model_dir, 'ckpt-1')).expect_partial().assert_existing_objects_matched()
+  tf.train.Checkpoint(model=model).read(
+      checkpoint).expect_partial().assert_existing_objects_matched()
   views = [tf.split(batch, 2)
-           for batch in _worker_batches(params.task.train_data, step=2)]
+           for batch in _worker_batches(params.task.train_data, input_step)]
   global_batch = tf.concat([v[0] for v in views] + [v[1] for v in views], 0)
 
   def loss(images):
     return float(task.contrastive_outputs(images, model, training=True)[
         'contrastive_loss'])
 
+  return loss(global_batch), loss(tf.concat(views[0], 0))
+
+
+def test_two_workers_match_single_process_global_batch(records, two_workers):
+  model_dir, _ = two_workers
+  # Step 2 ran on the weights saved after step 1.
+  global_loss, worker_0_loss = _global_batch_loss(
+      worker.pretrain_params(records), os.path.join(model_dir, 'ckpt-1'),
+      input_step=2)
   logged = _logged_losses(model_dir)
   assert sorted(logged) == list(range(1, worker.TRAIN_STEPS + 1))
-  np.testing.assert_allclose(logged[2], loss(global_batch), rtol=1e-4)
+  np.testing.assert_allclose(logged[2], global_loss, rtol=1e-4)
   # Negatives from one worker only would give a clearly different loss.
-  assert abs(loss(tf.concat(views[0], 0)) - logged[2][0]) > 0.05
+  assert abs(worker_0_loss - logged[2][0]) > 0.05
+
+
+def test_restarted_workers_resume_from_the_chief_checkpoint(
+    records, two_workers, tmp_path):
+  model_dir = str(tmp_path / 'model')
+  shutil.copytree(two_workers[0], model_dir)
+  train_steps = worker.TRAIN_STEPS + 1
+  results = worker.run_workers(
+      [[WORKER_SCRIPT, records, model_dir, str(tmp_path / f'{i}.json'),
+        str(train_steps)] for i in range(NUM_WORKERS)],
+      worker.cluster_envs(NUM_WORKERS))
+  for result in results:
+    assert result.returncode == 0, result.stderr[-3000:]
+  assert tf.train.latest_checkpoint(model_dir) == os.path.join(
+      model_dir, f'ckpt-{train_steps}')
+  # The step after the restart ran on ckpt-2 on every worker (a worker
+  # starting afresh would change the loss), with input from its start.
+  global_loss, _ = _global_batch_loss(
+      worker.pretrain_params(records, train_steps),
+      os.path.join(model_dir, f'ckpt-{worker.TRAIN_STEPS}'), input_step=1)
+  np.testing.assert_allclose(_logged_losses(model_dir)[train_steps],
+                             global_loss, rtol=1e-4)
 
 
 def test_input_files_are_sharded_between_workers(records, two_workers):

@@ -386,7 +386,9 @@ def build_dataset(
   Files are read, sharded across input pipelines and shuffled by Model
   Garden's `InputReader`. With `params.seed` set, two datasets built from the
   same config yield identical batches (a new iterator over one training
-  dataset reshuffles, like any seeded `InputReader` dataset). Records are
+  dataset reshuffles, like any seeded `InputReader` dataset); like all seeded
+  TensorFlow randomness, they also depend on the global seed
+  (`tf.random.set_seed`), which `task.deterministic` sets. Records are
   decoded and checked file by file (`record_checks`), so a bad one is
   reported with its file name.
 
