@@ -173,6 +173,20 @@ def test_skipped_records_are_logged_and_counted(tmp_path, capfd):
   assert totals == list(range(1, len(BAD_SHARDS) + 1))
 
 
+def test_jpeg_damaged_after_its_header_fails_at_decoding(tmp_path, capfd):
+  # The header passes the record checks; the cut-off data fails to decode.
+  frames = _jpegs(1)
+  frames[1] = frames[1][:len(frames[1]) // 2]
+  _write(tmp_path / 'train-a.tfrecord',
+         [_video('cut_jpeg', frames=frames)] + [_video(i) for i in GOOD_IDS])
+  with pytest.raises(tf.errors.InvalidArgumentError, match='JPEG'):
+    _video_ids(video_input.build_dataset(_params(tmp_path)))
+  kept = _video_ids(video_input.build_dataset(
+      _params(tmp_path, skip_bad_records=True)))
+  assert sorted(kept) == GOOD_IDS
+  assert 'JPEG' in capfd.readouterr().err
+
+
 def _unchecked_dataset(params):
   """The pipeline reading records without checks, as Model Garden does."""
   params = params.replace(
