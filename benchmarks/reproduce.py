@@ -141,6 +141,15 @@ def markdown_table(summary: Dict[str, Dict[str, object]]) -> str:
   return '\n'.join(lines)
 
 
+def single_frame_table(single_frame: Dict[str, Dict[str, float]]) -> str:
+  """Linear top-1 and kNN R@1 on one-frame clips, in percent."""
+  lines = ['| encoder | linear top-1, 1 frame (%) | kNN R@1, 1 frame (%) |',
+           '| --- | ---: | ---: |']
+  lines += [f"| {SETTINGS[name].label} | {100 * m['linear_top1']:.1f} | "
+            f"{100 * m['knn_r1']:.1f} |" for name, m in single_frame.items()]
+  return '\n'.join(lines)
+
+
 def bar_chart(summary: Dict[str, Dict[str, object]], path: str) -> None:
   """Grouped bars of linear top-1 and kNN R@1 with std error bars (PNG)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -240,13 +249,20 @@ def train_encoder(paths: demo.DemoPaths, setting: Setting, budget: Budget,
   train_dir = os.path.join(run_dir, 'train')
   tf.keras.utils.set_random_seed(seed)
   trainer_lib.run(params, 'train', train_dir)
-  if setting.kind != 'frames':
-    return evaluation_params, train_dir
-  inflated_dir = os.path.join(run_dir, 'inflated')
-  if not tf.io.gfile.exists(os.path.join(inflated_dir, 'checkpoint')):
+  encoder_dir = encoder_checkpoint(setting, run_dir)
+  if setting.kind == 'frames' and not tf.io.gfile.exists(
+      os.path.join(encoder_dir, 'checkpoint')):
     inflation.inflate_checkpoint(evaluation_params.task.model, train_dir,
-                                 inflated_dir, source='single_frame')
-  return evaluation_params, inflated_dir
+                                 encoder_dir, source='single_frame')
+  return evaluation_params, encoder_dir
+
+
+def encoder_checkpoint(setting: Setting, run_dir: str) -> str:
+  """Where the encoder a run evaluates is saved ('' for random weights)."""
+  if setting.kind == 'random':
+    return ''
+  return os.path.join(run_dir,
+                      'inflated' if setting.kind == 'frames' else 'train')
 
 
 def evaluate_setting(paths: demo.DemoPaths, setting: Setting, budget: Budget,
@@ -269,6 +285,34 @@ def evaluate_setting(paths: demo.DemoPaths, setting: Setting, budget: Budget,
   return metrics
 
 
+def single_frame_probe(paths: demo.DemoPaths, setting: Setting,
+                       budget: Budget, seed: int,
+                       work_dir: str) -> Dict[str, float]:
+  """Linear top-1 and kNN metrics of a run's encoder on one-frame clips.
+
+  A frame shows where the object is and its size and orientation, not how
+  it moves: this measures how much of the class one frame's appearance
+  gives away to each encoder. The run must have finished (`evaluate_setting`).
+  """
+  run_dir = os.path.join(work_dir, 'runs', f'{setting.name}-seed{seed}')
+  metrics_path = os.path.join(run_dir, 'single_frame_metrics.json')
+  if tf.io.gfile.exists(metrics_path):
+    with tf.io.gfile.GFile(metrics_path) as f:
+      return json.load(f)
+  params = demo.pretrain_params(paths, budget.train_steps)
+  params.task.train_data.feature_shape = (
+      [1] + list(params.task.train_data.feature_shape[1:]))
+  encode = demo.build_encoder(params, encoder_checkpoint(setting, run_dir),
+                              seed=seed)
+  metrics = protocols.evaluate_encoder(
+      encode, demo.eval_data(params, paths.record_pattern('train')),
+      demo.eval_data(params, paths.record_pattern('test')),
+      demo.NUM_TOY_CLASSES, seed=seed)
+  with tf.io.gfile.GFile(metrics_path, 'w') as f:
+    json.dump(metrics, f, indent=2)
+  return metrics
+
+
 def versions() -> Dict[str, str]:
   import av  # pylint: disable=g-import-not-at-top
   import official  # pylint: disable=g-import-not-at-top,unused-import
@@ -282,7 +326,7 @@ def run(work_dir: str, output_dir: str, budget: Budget,
         settings: Sequence[str] = SETTING_NAMES,
         command: str = '') -> Dict[str, object]:
   """Runs every setting and seed, then writes the JSON, table and chart."""
-  start = time.monotonic()
+  start, start_cpu = time.monotonic(), time.process_time()
   paths = demo.DemoPaths(work_dir)
   demo.make_videos(paths, budget.train_per_class, budget.test_per_class,
                    seed=0)
@@ -290,10 +334,18 @@ def run(work_dir: str, output_dir: str, budget: Budget,
   per_seed = {name: [evaluate_setting(paths, SETTINGS[name], budget, seed,
                                       work_dir) for seed in budget.seeds]
               for name in settings}
+  single_frame = {
+      name: single_frame_probe(paths, SETTINGS[name], budget, budget.seeds[0],
+                               work_dir) for name in settings}
   result = {
       'settings': summarize(per_seed, budget.seeds),
+      'single_frame': {
+          name: {'linear_top1': m['top1'], 'knn_r1': m['recall@1'],
+                 'seed': budget.seeds[0]}
+          for name, m in single_frame.items()},
       'command': command,
       'wall_seconds': time.monotonic() - start,
+      'cpu_seconds': time.process_time() - start_cpu,
       'budget': dataclasses.asdict(budget),
       'versions': versions(),
   }
@@ -323,9 +375,15 @@ def report(result: Dict[str, object]) -> str:
       f"{budget['train_per_class']} training and {budget['test_per_class']} "
       'test videos per class.', '',
       f"Command: `{result['command']}`", '',
-      f"Wall time: {result['wall_seconds'] / 60:.1f} min. Versions: "
+      f"Wall time: {result['wall_seconds'] / 60:.1f} min "
+      f"({result['cpu_seconds'] / 60:.1f} CPU-min in this process). "
+      'Versions: '
       + ', '.join(f'{k} {v}' for k, v in result['versions'].items()) + '.',
-      ''])
+      '', '## One frame per clip', '',
+      single_frame_table(result['single_frame']), '',
+      f"The encoders above (seed {budget['seeds'][0]}) on clips of one "
+      'frame, 4 per video: what the appearance of a single frame tells each '
+      'of them about the motion class.', ''])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -48,7 +48,12 @@ def test_quick_run_writes_json_table_and_chart(tmp_path):
     assert entry['seeds'] == [0]
   assert result['command'].startswith('python -m benchmarks.reproduce --quick')
   assert result['wall_seconds'] > 0 and math.isfinite(result['wall_seconds'])
+  assert set(result['single_frame']) == set(QUICK_SETTINGS)
+  for entry in result['single_frame'].values():
+    assert 0.0 <= entry['linear_top1'] <= 1.0 and entry['seed'] == 0
+  assert 0 < result['cpu_seconds']
   table = (output_dir / 'reproduce.md').read_text()
+  assert '## One frame per clip' in table
   assert '| SimCLR inflated |' in table and '| supervised |' in table
   assert (output_dir / 'reproduce.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
   # The inflated encoder really is the single-frame run's inflation.
