@@ -255,3 +255,41 @@ def test_pretraining_fails_naming_the_bad_file(tmp_path):
   with pytest.raises(tf.errors.InvalidArgumentError) as error:
     train.run(params, 'train', str(tmp_path / 'model'))
   assert f'bad record in {bad_path}: {problem}' in str(error.value)
+
+
+def _logged_values(model_dir, tag):
+  """{step: value} of a scalar in the training summaries."""
+  values = {}
+  for path in tf.io.gfile.glob(os.path.join(model_dir, 'train', 'events*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == tag:
+          values[event.step] = float(tf.make_ndarray(value.tensor))
+  return values
+
+
+@pytest.mark.parametrize('experiment', ['cvrl_pretrain', 'cvrl_finetune'])
+def test_training_logs_the_skipped_count_as_a_metric(tmp_path, capfd,
+                                                     experiment):
+  pattern = toy_records.write_toy_records(str(tmp_path), videos_per_class=1,
+                                          num_shards=2, max_frames=12)
+  _write_bad_shard(tmp_path, 'not_jpeg')
+  # With this seed the bad record comes after the first epoch's good videos
+  # of the shuffled input, i.e. in the fourth batch.
+  steps = 4
+  if experiment == 'cvrl_pretrain':
+    params = tiny_experiments.tiny_pretrain(pattern, train_steps=steps)
+  else:
+    params = tiny_experiments.tiny_classification(experiment, pattern,
+                                                  pattern, train_steps=steps)
+  params.override({
+      'task': {'train_data': {'global_batch_size': 4,
+                              'skip_bad_records': True}},
+      'trainer': {'steps_per_loop': 1, 'summary_interval': 1}})
+  train.run(params, 'train', str(tmp_path / 'model'))
+  logged = _logged_values(str(tmp_path / 'model'), 'bad_records_skipped')
+  assert sorted(logged) == list(range(1, steps + 1))
+  counts = [logged[step] for step in sorted(logged)]
+  assert counts == sorted(counts)
+  # The input runs ahead of training: it may have skipped more by the end.
+  assert 1 <= counts[-1] <= len(_skip_lines(capfd.readouterr().err))

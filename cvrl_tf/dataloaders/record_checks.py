@@ -29,6 +29,9 @@ import tensorflow as tf
 
 Features = Dict[str, tf.Tensor]
 
+# Running count of bad records skipped, on every good video of
+# `drop_bad_records`' output.
+SKIPPED_KEY = 'bad_records_skipped'
 SOURCE_KEY = 'record_check/source'
 PROBLEM_KEY = 'record_check/problem'
 NUM_BAD_KEY = 'record_check/num_bad'
@@ -339,7 +342,8 @@ def drop_bad_records(dataset: tf.data.Dataset,
 
   Each report prints one line to stderr with the file, the problem and the
   running count of bad records this iterator skipped; good videos pass on
-  without the check keys.
+  without the check keys, with that count under `SKIPPED_KEY` (int64
+  scalar).
 
   Args:
     dataset: from `read_checked_file` with `skip_bad_records`.
@@ -372,6 +376,7 @@ def drop_bad_records(dataset: tf.data.Dataset,
             'corrupt?'), _nothing),
     ]
     with tf.control_dependencies(logged):
+      element = dict(element, **{SKIPPED_KEY: tf.identity(total)})
       return (tf.identity(total), tf.identity(in_a_row)), (element, stop)
 
   zero = tf.constant(0, tf.int64)

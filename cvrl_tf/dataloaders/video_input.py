@@ -18,7 +18,9 @@ Per-video outputs of the Parser (T, H, W from `feature_shape`):
   SSL training         image ([T, H, W, 3], [T, H, W, 3])  (view 1, view 2)
   supervised training  image [T, H, W, 3]
   evaluation           image [clips * crops, T, H, W, 3]  (clip-major)
-and after batching and `PostBatchProcessor`:
+and, with `skip_bad_records`, the count of bad records skipped so far
+(`record_checks.SKIPPED_KEY`, int64 scalar, [B] once batched); after
+batching and `PostBatchProcessor`:
   SSL training         image [2B, T, H, W, 3]: rows :B view 1, B: view 2
                        (and, with `device_augmentation`, the views' colour
                        and blur parameters, dict of [2B, ...], under
@@ -222,6 +224,8 @@ class Parser(parser.Parser):
         lambda x: normalize(x, self._zero_centering, self._dtype), image)}
     if self._output_video_id:
       features['video_id'] = decoded['video_id']
+    if record_checks.SKIPPED_KEY in decoded:
+      features[record_checks.SKIPPED_KEY] = decoded[record_checks.SKIPPED_KEY]
     label = mg_video_input.process_label(decoded['label'], self._one_hot,
                                          self._num_classes, self._label_dtype)
     return features, label

@@ -16,12 +16,14 @@ from official.core import base_task
 from official.core import task_factory
 
 from cvrl_tf.configs import evaluation as eval_cfg
+from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import multiview
 from cvrl_tf.evaluation import subsets
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import classifier
 from cvrl_tf.tasks import gradients
+from cvrl_tf.tasks import input_metrics
 from cvrl_tf.tasks import pretrain
 
 
@@ -82,9 +84,11 @@ class ClassificationTask(base_task.Task):
                                      video_ids=video_ids)
 
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
-    del training
-    return [tf_keras.metrics.CategoricalAccuracy(name='top1'),
-            tf_keras.metrics.TopKCategoricalAccuracy(k=5, name='top5')]
+    metrics = [tf_keras.metrics.CategoricalAccuracy(name='top1'),
+               tf_keras.metrics.TopKCategoricalAccuracy(k=5, name='top5')]
+    if training:
+      metrics += input_metrics.build(self.task_config.train_data)
+    return metrics
 
   def build_losses(self, labels: tf.Tensor, logits: tf.Tensor,
                    aux_losses=None) -> tf.Tensor:
@@ -103,10 +107,14 @@ class ClassificationTask(base_task.Task):
       return tf.constant(0.0)
     return rate * tf.add_n([tf.nn.l2_loss(v) for v in kernels])
 
-  def _update(self, metrics, labels, logits, loss) -> Dict[str, Any]:
+  def _update(self, metrics, features, labels, logits,
+              loss) -> Dict[str, Any]:
     logs = {self.loss: loss}
     for metric in metrics or []:
-      metric.update_state(labels, logits)
+      if isinstance(metric, input_metrics.BadRecordsSkipped):
+        metric.update_state(features[record_checks.SKIPPED_KEY])
+      else:
+        metric.update_state(labels, logits)
       logs[metric.name] = metric.result()
     return logs
 
@@ -118,7 +126,7 @@ class ClassificationTask(base_task.Task):
       logits = tf.cast(model(features['image'], training=True), tf.float32)
       loss = self.build_losses(labels, logits) + self.weight_decay(model)
     gradients.minimize(tape, loss, model, optimizer)
-    return self._update(metrics, labels, logits, loss)
+    return self._update(metrics, features, labels, logits, loss)
 
   def validation_step(self, inputs, model: tf_keras.Model,
                       metrics=None) -> Dict[str, Any]:
@@ -130,7 +138,7 @@ class ClassificationTask(base_task.Task):
         data.num_test_clips * data.num_test_crops)
     loss = tf.reduce_mean(tf_keras.losses.categorical_crossentropy(
         labels, logits, from_logits=True))
-    return self._update(metrics, labels, logits, loss)
+    return self._update(metrics, features, labels, logits, loss)
 
   def inference_step(self, inputs, model: tf_keras.Model) -> tf.Tensor:
     return model(inputs, training=False)

@@ -7,10 +7,12 @@ from official.core import base_task
 from official.core import task_factory
 
 from cvrl_tf.configs import cvrl as cvrl_cfg
+from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.losses import contrastive_loss
 from cvrl_tf.modeling import cvrl_model
 from cvrl_tf.tasks import gradients
+from cvrl_tf.tasks import input_metrics
 from cvrl_tf.ops import device_augmentation
 
 METRIC_NAMES = ('contrast_acc', 'contrast_entropy')
@@ -47,8 +49,10 @@ class CVRLPretrainTask(base_task.Task):
     return video_input.build_dataset(params, input_context=input_context)
 
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
-    del training
-    return [tf_keras.metrics.Mean(name) for name in METRIC_NAMES]
+    metrics = [tf_keras.metrics.Mean(name) for name in METRIC_NAMES]
+    if training:
+      metrics += input_metrics.build(self.task_config.train_data)
+    return metrics
 
   def contrastive_outputs(self, images: tf.Tensor, model: tf_keras.Model,
                           training: bool) -> Dict[str, tf.Tensor]:
@@ -82,6 +86,8 @@ class CVRLPretrainTask(base_task.Task):
     with tf.GradientTape() as tape:
       outputs = self.contrastive_outputs(images, model, training=True)
     gradients.minimize(tape, outputs['contrastive_loss'], model, optimizer)
+    if record_checks.SKIPPED_KEY in inputs[0]:
+      outputs[record_checks.SKIPPED_KEY] = inputs[0][record_checks.SKIPPED_KEY]
     return self.update_metrics(outputs, metrics)
 
   def validation_step(self, inputs, model: tf_keras.Model,
