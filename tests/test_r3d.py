@@ -158,9 +158,11 @@ def assert_same_outputs(model_a, model_b):
   images = tf.random.uniform(INPUT_SHAPE, seed=1)
   outputs_a = model_a(images, training=False)
   outputs_b = model_b(images, training=False)
+  # On CPU our stem runs as a 2D convolution (`stem_conv`), which sums in
+  # another order than Model Garden's Conv3D: equal to float32 rounding.
   for level in outputs_a:
-    np.testing.assert_array_equal(outputs_a[level].numpy(),
-                                  outputs_b[level].numpy())
+    a, b = outputs_a[level].numpy(), outputs_b[level].numpy()
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
 
 
 @pytest.mark.parametrize('direction', ['model_garden_to_ours',

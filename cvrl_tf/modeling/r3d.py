@@ -18,6 +18,7 @@ from official.vision.modeling.layers import nn_blocks_3d
 from official.vision.modeling.layers import nn_layers
 
 from cvrl_tf.modeling.basic_block_3d import BasicBlock3D
+from cvrl_tf.modeling.stem_conv import StemConv3D
 
 # (block type, stage width at k=1, blocks) for res2..res5.
 RESNET_SPECS = {
@@ -118,7 +119,7 @@ class R3D(resnet_3d.ResNet3D):
   def _build_stem(self, inputs, stem_type):
     """The v0 stem of `ResNet3D`, widened by the width multiplier."""
     del stem_type  # Checked in __init__.
-    x = tf_keras.layers.Conv3D(
+    x = StemConv3D(
         filters=STEM_FILTERS * self._width_multiplier,
         kernel_size=[self._stem_conv_temporal_kernel_size, 7, 7],
         strides=[self._stem_conv_temporal_stride, 2, 2],
