@@ -87,17 +87,27 @@ def make_records(paths: DemoPaths, num_shards: int = 4) -> Dict[str, int]:
 
 
 def pretrain_params(paths: DemoPaths, train_steps: int = 0):
-  """The toy pretraining experiment reading the demo's records."""
+  """The toy pretraining experiment reading the demo's records.
+
+  `train_steps` (0: the preset's) rescales the whole schedule: the cosine
+  decay and the warm-up keep their share of the training steps. (A warm-up
+  as long as the decay would train at a learning rate of 0: Model Garden's
+  warm-up ramps towards the decayed rate at its last step.)
+  """
   params = config_validation.experiment_params('cvrl_pretrain',
                                                [TOY_PRETRAIN_YAML])
   override = {'task': {'train_data': {
       'input_path': paths.record_pattern('train'),
       'num_classes': NUM_TOY_CLASSES}}}
   if train_steps:
+    warmup_share = (params.trainer.optimizer_config.warmup.linear.warmup_steps
+                    / params.trainer.train_steps)
     override['trainer'] = {
         'train_steps': train_steps,
-        'optimizer_config': {'learning_rate': {'cosine': {
-            'decay_steps': train_steps}}}}
+        'optimizer_config': {
+            'learning_rate': {'cosine': {'decay_steps': train_steps}},
+            'warmup': {'linear': {
+                'warmup_steps': round(warmup_share * train_steps)}}}}
   params.override(override, is_strict=True)
   params.validate()
   return params
