@@ -1,10 +1,14 @@
-"""The input-pipeline benchmark runs end to end on tiny records."""
+"""The benchmarks run end to end on tiny records and compare like with like."""
 import json
 
 import numpy as np
 
+from official.projects.video_ssl.tasks import pretrain as mg_pretrain
+
 from benchmarks import input_pipeline
 from benchmarks import input_stages
+from benchmarks import pretrain_step
+from cvrl_tf.tasks import pretrain
 
 
 def test_synthetic_video_is_noisy_and_moving():
@@ -44,3 +48,20 @@ def test_smoke_stage_benchmark_adds_up(tmp_path, capsys):
   np.testing.assert_allclose(sum(result['added_cpu_ms_per_video'].values()),
                              cumulative['blur'])
   assert '| blur |' in capsys.readouterr().out
+
+
+def test_pretrain_step_times_the_same_network_for_both_tasks():
+  def backbone_shapes(model):
+    return sorted(tuple(v.shape) for v in model.backbone.variables)
+
+  ours = pretrain.CVRLPretrainTask(pretrain_step.ours_experiment(
+      'unused', pretrain_step.SETUP).task).build_model()
+  theirs = mg_pretrain.VideoSSLPretrainTask(
+      pretrain_step.model_garden_experiment(
+          'unused', pretrain_step.SETUP).task).build_model()
+  default = mg_pretrain.VideoSSLPretrainTask(
+      pretrain_step.model_garden_experiment(
+          'unused', pretrain_step.SETUP, cvrl_backbone=False).task
+  ).build_model()
+  assert backbone_shapes(ours) == backbone_shapes(theirs)
+  assert backbone_shapes(default) != backbone_shapes(ours)
