@@ -1,24 +1,46 @@
 """absl flags shared by the tools that run on a pretrained checkpoint."""
+import dataclasses
+
 from absl import flags
+import tensorflow as tf
+
+from cvrl_tf import config_validation
+from cvrl_tf.modeling import checkpoints
+
+# What the checkpoint tools turn into one `error: ...` line.
+CHECKPOINT_TOOL_ERRORS = (config_validation.ConfigError,
+                          checkpoints.CheckpointMismatchError,
+                          FileNotFoundError, tf.errors.NotFoundError)
 
 
-def define_checkpoint_flags():
-  """Defines the experiment and checkpoint flags; returns their holders.
+@dataclasses.dataclass(frozen=True)
+class CheckpointFlags:
+  """Holders of the experiment and checkpoint flags."""
+  experiment: flags.FlagHolder
+  config_file: flags.FlagHolder
+  params_override: flags.FlagHolder
+  checkpoint_path: flags.FlagHolder
 
-  Returns:
-    (experiment, config_file, params_override, checkpoint_path) holders.
-  """
-  return (
-      flags.DEFINE_string(
+  def experiment_params(self):
+    """The experiment's params with the YAML files and overrides applied."""
+    return config_validation.experiment_params(
+        self.experiment.value, self.config_file.value or (),
+        self.params_override.value)
+
+
+def define_checkpoint_flags() -> CheckpointFlags:
+  """Defines the experiment and checkpoint flags."""
+  return CheckpointFlags(
+      experiment=flags.DEFINE_string(
           'experiment', None, 'Registered experiment, e.g. cvrl_pretrain.',
           required=True),
-      flags.DEFINE_multi_string(
+      config_file=flags.DEFINE_multi_string(
           'config_file', None,
           'YAML files overriding the experiment, in order.'),
-      flags.DEFINE_string(
+      params_override=flags.DEFINE_string(
           'params_override', '', 'Overrides applied after the YAML files, '
           'e.g. "task.model.backbone.r3d.model_id=18".'),
-      flags.DEFINE_string(
+      checkpoint_path=flags.DEFINE_string(
           'checkpoint_path', None, 'Checkpoint prefix, or a directory such '
           'as the pretraining model_dir (its latest checkpoint); local or '
           'gs://.', required=True),

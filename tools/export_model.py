@@ -14,15 +14,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from cvrl_tf import common_flags
 from cvrl_tf import config_validation
-from cvrl_tf.modeling import checkpoints
 from cvrl_tf.serving import export_saved_model
 
-(_EXPERIMENT, _CONFIG_FILE, _PARAMS_OVERRIDE,
- _CHECKPOINT_PATH) = common_flags.define_checkpoint_flags()
+_CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'SavedModel directory, local or gs://.', required=True)
 _CLIP_SHAPE = flags.DEFINE_list(
@@ -45,14 +42,12 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   try:
-    params = config_validation.experiment_params(
-        _EXPERIMENT.value, _CONFIG_FILE.value or (), _PARAMS_OVERRIDE.value)
+    params = _CHECKPOINT_FLAGS.experiment_params()
     clip_shape = (parse_clip_shape(_CLIP_SHAPE.value)
                   if _CLIP_SHAPE.value else None)
     export_dir = export_saved_model.export_saved_model(
-        params, _CHECKPOINT_PATH.value, _EXPORT_DIR.value, clip_shape)
-  except (config_validation.ConfigError, checkpoints.CheckpointMismatchError,
-          FileNotFoundError, tf.errors.NotFoundError) as e:
+        params, _CHECKPOINT_FLAGS.checkpoint_path.value, _EXPORT_DIR.value, clip_shape)
+  except common_flags.CHECKPOINT_TOOL_ERRORS as e:
     sys.exit(f'error: {e}')
   print(f'Exported the encoder to {export_dir}')
 

@@ -17,15 +17,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from cvrl_tf import common_flags
-from cvrl_tf import config_validation
 from cvrl_tf.evaluation import extract
-from cvrl_tf.modeling import checkpoints
 
-(_EXPERIMENT, _CONFIG_FILE, _PARAMS_OVERRIDE,
- _CHECKPOINT_PATH) = common_flags.define_checkpoint_flags()
+_CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()
 _INPUT_PATH = flags.DEFINE_string(
     'input_path', None, 'TFRecord file pattern(s), comma-separated.',
     required=True)
@@ -44,13 +40,11 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   try:
-    params = config_validation.experiment_params(
-        _EXPERIMENT.value, _CONFIG_FILE.value or (), _PARAMS_OVERRIDE.value)
+    params = _CHECKPOINT_FLAGS.experiment_params()
     arrays = extract.extract_to_npz(
-        params, _CHECKPOINT_PATH.value, _INPUT_PATH.value, _OUTPUT_PATH.value,
+        params, _CHECKPOINT_FLAGS.checkpoint_path.value, _INPUT_PATH.value, _OUTPUT_PATH.value,
         _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value)
-  except (config_validation.ConfigError, checkpoints.CheckpointMismatchError,
-          FileNotFoundError, tf.errors.NotFoundError) as e:
+  except common_flags.CHECKPOINT_TOOL_ERRORS as e:
     sys.exit(f'error: {e}')
   print(f'Wrote features {arrays["features"].shape} of '
         f'{len(arrays["video_ids"])} videos to {_OUTPUT_PATH.value}')

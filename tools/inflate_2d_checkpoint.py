@@ -21,15 +21,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from cvrl_tf import common_flags
-from cvrl_tf import config_validation
-from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import inflation
 
-(_EXPERIMENT, _CONFIG_FILE, _PARAMS_OVERRIDE,
- _CHECKPOINT_PATH) = common_flags.define_checkpoint_flags()
+_CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()
 _OUTPUT_DIR = flags.DEFINE_string(
     'output_dir', None, 'Directory for the inflated checkpoint, local or '
     'gs://.', required=True)
@@ -49,19 +45,17 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   try:
-    params = config_validation.experiment_params(
-        _EXPERIMENT.value, _CONFIG_FILE.value or (), _PARAMS_OVERRIDE.value)
+    params = _CHECKPOINT_FLAGS.experiment_params()
     prefix = inflation.inflate_checkpoint(
-        params.task.model, _CHECKPOINT_PATH.value, _OUTPUT_DIR.value,
+        params.task.model, _CHECKPOINT_FLAGS.checkpoint_path.value, _OUTPUT_DIR.value,
         source=_SOURCE.value, resnet_model_id=_RESNET_MODEL_ID.value,
         resnet_depth_multiplier=_RESNET_DEPTH_MULTIPLIER.value)
-  except (config_validation.ConfigError, checkpoints.CheckpointMismatchError,
-          inflation.InflationError, FileExistsError, FileNotFoundError,
-          tf.errors.NotFoundError) as e:
+  except common_flags.CHECKPOINT_TOOL_ERRORS + (
+      inflation.InflationError, FileExistsError) as e:
     sys.exit(f'error: {e}')
   model_id = params.task.model.backbone.get().model_id
   print(f'Wrote the inflated R3D-{model_id} backbone to {prefix} '
-        f'({_SOURCE.value} checkpoint {_CHECKPOINT_PATH.value}).')
+        f'({_SOURCE.value} checkpoint {_CHECKPOINT_FLAGS.checkpoint_path.value}).')
 
 
 if __name__ == '__main__':
