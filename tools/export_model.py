@@ -46,7 +46,8 @@ def main(argv):
     clip_shape = (parse_clip_shape(_CLIP_SHAPE.value)
                   if _CLIP_SHAPE.value else None)
     export_dir = export_saved_model.export_saved_model(
-        params, _CHECKPOINT_FLAGS.checkpoint_path.value, _EXPORT_DIR.value, clip_shape)
+        params, _CHECKPOINT_FLAGS.checkpoint_path.value, _EXPORT_DIR.value,
+        clip_shape)
   except common_flags.CHECKPOINT_TOOL_ERRORS as e:
     sys.exit(f'error: {e}')
   print(f'Exported the encoder to {export_dir}')

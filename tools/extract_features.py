@@ -42,8 +42,8 @@ def main(argv):
   try:
     params = _CHECKPOINT_FLAGS.experiment_params()
     arrays = extract.extract_to_npz(
-        params, _CHECKPOINT_FLAGS.checkpoint_path.value, _INPUT_PATH.value, _OUTPUT_PATH.value,
-        _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value)
+        params, _CHECKPOINT_FLAGS.checkpoint_path.value, _INPUT_PATH.value,
+        _OUTPUT_PATH.value, _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value)
   except common_flags.CHECKPOINT_TOOL_ERRORS as e:
     sys.exit(f'error: {e}')
   print(f'Wrote features {arrays["features"].shape} of '

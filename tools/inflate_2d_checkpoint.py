@@ -47,7 +47,8 @@ def main(argv):
   try:
     params = _CHECKPOINT_FLAGS.experiment_params()
     prefix = inflation.inflate_checkpoint(
-        params.task.model, _CHECKPOINT_FLAGS.checkpoint_path.value, _OUTPUT_DIR.value,
+        params.task.model, _CHECKPOINT_FLAGS.checkpoint_path.value,
+        _OUTPUT_DIR.value,
         source=_SOURCE.value, resnet_model_id=_RESNET_MODEL_ID.value,
         resnet_depth_multiplier=_RESNET_DEPTH_MULTIPLIER.value)
   except common_flags.CHECKPOINT_TOOL_ERRORS + (
@@ -55,7 +56,8 @@ def main(argv):
     sys.exit(f'error: {e}')
   model_id = params.task.model.backbone.get().model_id
   print(f'Wrote the inflated R3D-{model_id} backbone to {prefix} '
-        f'({_SOURCE.value} checkpoint {_CHECKPOINT_FLAGS.checkpoint_path.value}).')
+        f'({_SOURCE.value} checkpoint '
+        f'{_CHECKPOINT_FLAGS.checkpoint_path.value}).')
 
 
 if __name__ == '__main__':

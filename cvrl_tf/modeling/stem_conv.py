@@ -52,9 +52,9 @@ def stacked_frames(clips: tf.Tensor, kernel: int, stride: int) -> tf.Tensor:
 
 @tf_keras.utils.register_keras_serializable(package='cvrl_tf')
 class StemConv3D(tf_keras.layers.Conv3D):
-  """`Conv3D` ('same' padding, no dilation) that runs as a 2D convolution
-  over stacked frames when the host has no GPU or TPU.
+  """`Conv3D` that runs as a 2D convolution on hosts without GPU or TPU.
 
+  Only 'same' padding without dilation takes the 2D form (the stem's).
   Takes [B, T, H, W, C] and returns [B, ceil(T / st), H', W', filters], the
   values of `Conv3D` up to float32 rounding of the summation order.
   """
