@@ -18,9 +18,14 @@ def _has_accelerator() -> bool:
               tf.config.list_logical_devices('TPU'))
 
 
+def same_output_size(size: int, stride: int) -> int:
+  """Length of one dimension after a 'same' convolution: ceil(size / stride)."""
+  return -(-size // stride)
+
+
 def same_padding(size: int, kernel: int, stride: int):
   """(before, after) 'same' padding of one dimension, as TensorFlow pads."""
-  output = -(-size // stride)
+  output = same_output_size(size, stride)
   total = max((output - 1) * stride + kernel - size, 0)
   return total // 2, total - total // 2
 
@@ -40,9 +45,8 @@ def stacked_frames(clips: tf.Tensor, kernel: int, stride: int) -> tf.Tensor:
   num_frames, channels = clips.shape[1], clips.shape[4]
   before, after = same_padding(num_frames, kernel, stride)
   padded = tf.pad(clips, [[0, 0], [before, after], [0, 0], [0, 0], [0, 0]])
-  num_outputs = -(-num_frames // stride)
   windows = [padded[:, t * stride:t * stride + kernel]
-             for t in range(num_outputs)]
+             for t in range(same_output_size(num_frames, stride))]
   # [B, T', kt, H, W, C] -> [B, T', H, W, kt, C]
   stacked = tf.transpose(tf.stack(windows, 1), [0, 1, 3, 4, 2, 5])
   shape = tf.shape(clips)
@@ -71,5 +75,5 @@ class StemConv3D(tf_keras.layers.Conv3D):
                            [kh, kw, kt * channels, filters])
     outputs = tf.nn.conv2d(frames, kernel_2d, [1, sh, sw, 1], 'SAME')
     shape = tf.shape(outputs)
-    return tf.reshape(outputs, [-1, -(-inputs.shape[1] // st), shape[1],
-                                shape[2], filters])
+    return tf.reshape(outputs, [-1, same_output_size(inputs.shape[1], st),
+                                shape[1], shape[2], filters])
