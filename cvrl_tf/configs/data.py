@@ -59,15 +59,16 @@ class Augmentation(hyperparams.Config):
     temporal: how the two views are placed in time.
     spatial: how each view is cropped, flipped and photometrically distorted.
     device_augmentation: the input pipeline only samples, decodes the crop
-      window, resizes and flips; colour jitter, grayscale and blur run in the
-      pretraining `train_step` on the batched [2B, T, H, W, 3] views, with the
-      per-clip parameters the host drew from the same seeds (passed in
-      `features['photometric_params']`), so the augmentation's distribution
-      and, for a fixed `seed`, its values are those of the host path. It
-      moves more than half of the host CPU cost per video to the
-      accelerator. Requires `spatial.temporally_consistent`. With a `dtype`
-      other than float32 the views are rounded to it before the colour
-      distortion.
+      window, flips and resizes, and outputs uint8 views; colour jitter,
+      grayscale and blur run in the pretraining `train_step` on the batched
+      [2B, T, H, W, 3] views, with the per-clip parameters the host drew
+      from the same seeds (passed in `features['photometric_params']`), so
+      the augmentation's distribution and, for a fixed `seed`, its values
+      are those of the host path up to the rounding of the resized frames
+      to uint8 (at most 0.5/255). It moves more than half of the host CPU
+      cost per video to the accelerator and sends it a quarter of the
+      bytes. Requires `spatial.temporally_consistent`. `dtype` applies to
+      the augmented views.
   """
   temporal: TemporalAugmentation = dataclasses.field(
       default_factory=TemporalAugmentation)

@@ -22,13 +22,16 @@ and, with `skip_bad_records`, the count of bad records skipped so far
 (`record_checks.SKIPPED_KEY`, int64 scalar, [B] once batched); after
 batching and `PostBatchProcessor`:
   SSL training         image [2B, T, H, W, 3]: rows :B view 1, B: view 2
-                       (and, with `device_augmentation`, the views' colour
-                       and blur parameters, dict of [2B, ...], under
+                       (with `device_augmentation`, uint8 views not yet
+                       colour-distorted or blurred, and their colour and
+                       blur parameters, dict of [2B, ...], under
                        `device_augmentation.PARAMS_KEY`, same row order)
   supervised training  image [B, T, H, W, 3]
   evaluation           image [B * clips * crops, T, H, W, 3]
 Labels stay [B, num_classes] (one-hot) or [B, L]. Images are float in [0, 1]
-([-1, 1] with `zero_centering_image`) cast to `dtype`.
+([-1, 1] with `zero_centering_image`) cast to `dtype`, except the uint8
+views of device augmentation, which `device_augmentation.augment_views`
+maps to that range in the train step.
 """
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -154,14 +157,6 @@ def read_ids_and_labels(params: data_cfg.DataConfig
   return ids, labels
 
 
-def normalize(frames: tf.Tensor, zero_centering: bool,
-              dtype: tf.DType) -> tf.Tensor:
-  """Maps float frames in [0, 1] to [0, 1] or [-1, 1] and casts to `dtype`."""
-  if zero_centering:
-    frames = frames * 2.0 - 1.0
-  return tf.cast(frames, dtype)
-
-
 def eval_views(encoded: tf.Tensor, min_resize: int,
                crop_size: Tuple[int, int], num_crops: int) -> tf.Tensor:
   """Decodes clips and takes spatial test crops.
@@ -218,10 +213,15 @@ class Parser(parser.Parser):
                        'parameters per clip: it needs temporally consistent '
                        'spatial augmentation.')
 
+  def _normalize(self, image):
+    """Maps `image` (a tensor or a tuple of views) to the model's range."""
+    return tf.nest.map_structure(
+        lambda x: spatial_augmentation.normalize(x, self._zero_centering,
+                                                 self._dtype), image)
+
   def _outputs(self, image, decoded: Features) -> Tuple[Features, tf.Tensor]:
-    """Normalises `image` (a tensor or a tuple of views), adds the label."""
-    features = {'image': tf.nest.map_structure(
-        lambda x: normalize(x, self._zero_centering, self._dtype), image)}
+    """Features of the model-ready `image`, and the label."""
+    features = {'image': image}
     if self._output_video_id:
       features['video_id'] = decoded['video_id']
     if record_checks.SKIPPED_KEY in decoded:
@@ -237,8 +237,9 @@ class Parser(parser.Parser):
     The views stay separate tensors until `PostBatchProcessor` concatenates
     their batches: stacking them per video would copy every frame once more.
 
-    With device augmentation the views are not yet colour-distorted or
-    blurred, and their parameters are added: dict of [2, ...] under
+    With device augmentation the views are uint8 in [0, 255], cropped,
+    flipped and resized only (`spatial_augmentation.geometric_clip`), and
+    their colour and blur parameters are added: dict of [2, ...] under
     `device_augmentation.PARAMS_KEY`.
     """
     frames = decoded['frames']
@@ -247,13 +248,19 @@ class Parser(parser.Parser):
     indices = temporal_sampling.sample_ssl_indices(
         tf.shape(frames)[0], self._num_steps, self._stride, sample_seed,
         self._temporal.enabled, self._temporal.interval_power)
-    views = [
-        spatial_augmentation.augment_frames(
-            tf.gather(frames, indices[i]), view_seed, self._output_size,
-            self._spatial, photometric=not self._device_augmentation)
-        for i, view_seed in enumerate(view_seeds)
-    ]
-    features, label = self._outputs(tuple(views), decoded)
+    if self._device_augmentation:
+      views = tuple(
+          spatial_augmentation.geometric_clip(
+              tf.gather(frames, indices[i]), view_seed, self._output_size,
+              self._spatial)
+          for i, view_seed in enumerate(view_seeds))
+    else:
+      views = self._normalize(tuple(
+          spatial_augmentation.augment_frames(
+              tf.gather(frames, indices[i]), view_seed, self._output_size,
+              self._spatial)
+          for i, view_seed in enumerate(view_seeds)))
+    features, label = self._outputs(views, decoded)
     if self._device_augmentation:
       view_params = [spatial_augmentation.sample_photometric_params(
           view_seed, self._spatial) for view_seed in view_seeds]
@@ -273,7 +280,7 @@ class Parser(parser.Parser):
     image = spatial_augmentation.augment_frames(
         tf.gather(frames, indices), crop_seed, self._output_size, spatial,
         photometric=False)
-    return self._outputs(image, decoded)
+    return self._outputs(self._normalize(image), decoded)
 
   def _parse_eval_data(self,
                        decoded: Features) -> Tuple[Features, tf.Tensor]:
@@ -285,7 +292,7 @@ class Parser(parser.Parser):
     image = eval_views(
         tf.gather(frames, indices), self._min_resize, self._output_size,
         self._num_test_crops)
-    return self._outputs(image, decoded)
+    return self._outputs(self._normalize(image), decoded)
 
   def parse_fn(self, is_training: bool):
     """Returns the map function: (decoded[, seed]) -> (features, label)."""

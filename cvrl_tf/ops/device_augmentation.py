@@ -1,18 +1,21 @@
 """Colour distortion and blur of batched SSL views, inside the train step.
 
 With `Augmentation.device_augmentation` the input pipeline stops after the
-crop, flip and resize and outputs, next to the views, the photometric
-parameters it drew for each of them (`PARAMS_KEY`). `augment_views` applies
-them clip by clip with the same `color_ops` operations as the host path, in
-one static graph rather than the host's CPU-specific organisation, so both
-paths have the same augmentation distribution and, given the same
-parameters, the same outputs up to float rounding.
+crop, flip and resize (`spatial_augmentation.geometric_clip`, uint8) and
+outputs, next to the views, the photometric parameters it drew for each of
+them (`PARAMS_KEY`). `augment_views` applies them clip by clip with the same
+`color_ops` operations as the host path, in one static graph rather than the
+host's CPU-specific organisation, so both paths have the same augmentation
+distribution and, given the same parameters and frames, the same outputs up
+to float rounding. The frames differ by the rounding of the resize to uint8
+(at most 0.5/255).
 """
 import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
 from cvrl_tf.ops import gaussian_blur
+from cvrl_tf.ops import spatial_augmentation
 
 PARAMS_KEY = 'photometric_params'
 
@@ -30,22 +33,21 @@ def augment_views(images: tf.Tensor, params: color_ops.Params,
   """Applies each clip's own photometric parameters to a batch of views.
 
   Args:
-    images: [N, T, H, W, 3] views as the input pipeline outputs them: in
-      [0, 1], or [-1, 1] with `zero_centering_image`, of any float dtype.
+    images: uint8 [N, T, H, W, 3] views as the input pipeline outputs them.
     params: dict of [N, ...] per-clip parameters, the batched outputs of
       `spatial_augmentation.sample_photometric_params`.
     data_params: the training input config that produced `images`.
 
   Returns:
-    Augmented images, same shape, range and dtype as `images`.
+    Augmented images, same shape, in [0, 1] ([-1, 1] with
+    `zero_centering_image`) and of `data_params.dtype`, as the host path
+    outputs them.
   """
-  frames = tf.cast(images, tf.float32)
-  if data_params.zero_centering_image:
-    frames = (frames + 1.0) * 0.5
+  frames = tf.cast(images, tf.float32) * (1.0 / 255.0)
   kernel_size = gaussian_blur.gaussian_kernel_size(data_params.feature_shape[1])
   frames = tf.map_fn(
       lambda args: augment_clip(args[0], args[1], kernel_size),
       (frames, params), fn_output_signature=tf.float32)
-  if data_params.zero_centering_image:
-    frames = frames * 2.0 - 1.0
-  return tf.cast(frames, images.dtype)
+  return spatial_augmentation.normalize(
+      frames, data_params.zero_centering_image,
+      tf.dtypes.as_dtype(data_params.dtype))

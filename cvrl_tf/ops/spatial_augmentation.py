@@ -8,7 +8,10 @@ resized in one call. Frames are never decoded in full on this path.
 Colour distortion and blur follow on the resized clip, with the CPU
 implementations of `color_ops`, or are left to the accelerator
 (`cvrl_tf.ops.device_augmentation`), which applies them with the parameters
-`sample_photometric_params` draws from the same seed.
+`sample_photometric_params` draws from the same seed. The clips it receives
+are `geometric_clip`'s: resized, then rounded to uint8, which keeps them
+within 0.5/255 of the float resize and makes batching and transfer 4x
+cheaper.
 """
 import math
 from typing import Sequence, Tuple
@@ -136,6 +139,24 @@ def resize_to_255(frames: tf.Tensor,
   return tf.image.resize(tf.cast(frames, tf.float32), output_size)
 
 
+def resize_to_uint8(frames: tf.Tensor,
+                    output_size: Tuple[int, int]) -> tf.Tensor:
+  """Bilinear resize rounded to the nearest level: uint8 -> uint8 [N, H, W, 3].
+
+  Bilinear weights are convex, so the float result already lies in
+  [0, 255] and needs no clipping.
+  """
+  return tf.cast(tf.round(resize_to_255(frames, output_size)), tf.uint8)
+
+
+def normalize(frames: tf.Tensor, zero_centering: bool,
+              dtype: tf.DType) -> tf.Tensor:
+  """Maps float frames in [0, 1] to [0, 1] or [-1, 1] and casts to `dtype`."""
+  if zero_centering:
+    frames = frames * 2.0 - 1.0
+  return tf.cast(frames, dtype)
+
+
 def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   """Flips all frames of [N, H, W, C] together with probability 0.5."""
   return color_ops.random_apply(_flip_left_right, 0.5, frames, seed)
@@ -168,6 +189,70 @@ def sample_photometric_params(seed: tf.Tensor,
       params.grayscale_prob, params.blur_prob)
 
 
+def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
+                         output_size: Tuple[int, int],
+                         params: data_cfg.SpatialAugmentation) -> tf.Tensor:
+  """Decodes one random window of every frame and maybe mirrors them all.
+
+  Args:
+    encoded: string [N] JPEG frames of equal size.
+    seed: [2] integer stateless seed, as given to `augment_clip`.
+    output_size: (height, width) the window will be resized to.
+    params: spatial augmentation config, with `enabled` True.
+
+  Returns:
+    uint8 [N, h, w, 3], the window's size.
+  """
+  out_h, out_w = output_size
+  crop_seed, flip_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 3)[:2])
+  # Ratios are relative to the output's shape, as Model Garden does.
+  aspect_range = [r * out_w / out_h for r in params.crop_aspect_ratio_range]
+  window = random_crop_window(jpeg_size(encoded[0]), crop_seed,
+                              params.crop_area_range, aspect_range)
+  frames = decode_crop(encoded, window)
+  if params.flip:
+    # Mirroring commutes with bilinear resizing and is cheaper on the uint8
+    # crop than on the float output.
+    frames = random_flip_left_right(frames, flip_seed)
+  return frames
+
+
+def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
+                   output_size: Tuple[int, int],
+                   params: data_cfg.SpatialAugmentation) -> tf.Tensor:
+  """The crop, flip and resize of `augment_clip`, rounded to uint8.
+
+  The host half of device augmentation: within 0.5 of 255 times
+  `augment_clip(..., photometric=False)`.
+
+  Args:
+    encoded: string [N] JPEG frames of equal size.
+    seed: [2] integer stateless seed.
+    output_size: (height, width) of the output frames.
+    params: spatial augmentation config, with `enabled` True.
+
+  Returns:
+    uint8 [N, height, width, 3].
+  """
+  return resize_to_uint8(
+      random_crop_and_flip(encoded, seed, output_size, params), output_size)
+
+
+def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
+                     kernel_size: int) -> tf.Tensor:
+  """Host colour distortion and blur: float32 [N, H, W, 3] in [0, 255] -> [0, 1].
+
+  Args:
+    frames: resized frames, not yet scaled to [0, 1].
+    params: the clip's `sample_photometric_params`.
+    kernel_size: blur filter length.
+  """
+  # The scaling to [0, 1] joins the first colour operation's loop.
+  frames = color_ops.distort_colors_cpu(frames, params, 1.0 / 255.0)
+  return color_ops.blur(frames, params, kernel_size, cpu=True)
+
+
 def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
                  output_size: Tuple[int, int],
                  params: data_cfg.SpatialAugmentation,
@@ -183,38 +268,22 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     seed: [2] integer stateless seed.
     output_size: (height, width) of the output frames.
     params: spatial augmentation config; `temporally_consistent` is ignored.
-    photometric: apply colour distortion and blur; when False they are left
-      to `cvrl_tf.ops.device_augmentation` with the parameters of
-      `sample_photometric_params(seed, params)`.
+    photometric: apply colour distortion and blur; when False the clip is
+      only cropped, flipped and resized (supervised training).
 
   Returns:
     float32 [N, height, width, 3] in [0, 1].
   """
-  image_size = jpeg_size(encoded[0])
   out_h, out_w = output_size
   if not params.enabled:
-    window = center_crop_window(image_size, out_w / out_h)
+    window = center_crop_window(jpeg_size(encoded[0]), out_w / out_h)
     return resize(decode_crop(encoded, window), output_size)
-
-  crop_seed, flip_seed = tf.unstack(
-      tf.random.experimental.stateless_split(seed, 3)[:2])
-  # Ratios are relative to the output's shape, as Model Garden does.
-  aspect_range = [r * out_w / out_h for r in params.crop_aspect_ratio_range]
-  window = random_crop_window(image_size, crop_seed, params.crop_area_range,
-                              aspect_range)
-  frames = decode_crop(encoded, window)
-  if params.flip:
-    # Mirroring commutes with bilinear resizing and is cheaper on the uint8
-    # crop than on the float output.
-    frames = random_flip_left_right(frames, flip_seed)
+  frames = random_crop_and_flip(encoded, seed, output_size, params)
   if not photometric:
     return resize(frames, output_size)
-  photometric_params = sample_photometric_params(seed, params)
-  # The scaling to [0, 1] joins the first colour operation's loop.
-  frames = color_ops.distort_colors_cpu(
-      resize_to_255(frames, output_size), photometric_params, 1.0 / 255.0)
-  return color_ops.blur(frames, photometric_params,
-                        gaussian_blur.gaussian_kernel_size(out_h), cpu=True)
+  return photometric_clip(resize_to_255(frames, output_size),
+                          sample_photometric_params(seed, params),
+                          gaussian_blur.gaussian_kernel_size(out_h))
 
 
 def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,

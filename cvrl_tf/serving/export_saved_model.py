@@ -24,8 +24,8 @@ import tf_keras
 from official.core import config_definitions as cfg
 from official.modeling import hyperparams
 
-from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import extract
+from cvrl_tf.ops import spatial_augmentation
 
 UINT8_SIGNATURE = 'serving_default'
 FLOAT_SIGNATURE = 'serve_float'
@@ -65,7 +65,8 @@ class EncoderModule(tf.Module):
 
   def _serve_float(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
     """Clips [B, T, H, W, 3] in [0, 1] -> {'features': [B, C]}."""
-    images = video_input.normalize(images, self._zero_centering, tf.float32)
+    images = spatial_augmentation.normalize(images, self._zero_centering,
+                                            tf.float32)
     return {'features': self._encoder(images, training=False)}
 
   def _serve_uint8(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
