@@ -18,8 +18,10 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	$(PY) tools/demo.py --output_dir=demo_out
 
+# Two workers, each taking whole files: most tests wait on single-threaded
+# start-up (imports, tracing, subprocesses), so two overlap well on 2 cores.
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 clean:
 	rm -rf demo_out .pytest_cache

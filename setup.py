@@ -24,5 +24,5 @@ setuptools.setup(
         "matplotlib",
         "Pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist"]},
 )

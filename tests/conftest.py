@@ -5,3 +5,17 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Test helper modules (fixtures that write videos and records) live here.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# Modules that take minutes; run first so that parallel workers
+# (`make test`) do not end with one of them running alone.
+LONG_MODULES = ('test_reproduce', 'test_resume', 'test_multiworker_pretrain',
+                'test_demo', 'test_pretrain_distributed',
+                'test_pretrain_training')
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = os.path.basename(item.nodeid.split('::')[0])[:-len('.py')]
+    return LONG_MODULES.index(name) if name in LONG_MODULES else len(
+        LONG_MODULES)
+  items.sort(key=rank)
