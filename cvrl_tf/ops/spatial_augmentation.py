@@ -127,7 +127,7 @@ def jpeg_size(encoded_frame: tf.Tensor) -> tf.Tensor:
 
 
 def resize(frames: tf.Tensor, output_size: Tuple[int, int]) -> tf.Tensor:
-  """Bilinear resize to `output_size`: uint8 [N, h, w, 3] -> float32 in [0, 1]."""
+  """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 1]."""
   return resize_to_255(frames, output_size) * (1.0 / 255.0)
 
 
@@ -141,7 +141,7 @@ def resize_to_255(frames: tf.Tensor,
 
 def resize_to_uint8(frames: tf.Tensor,
                     output_size: Tuple[int, int]) -> tf.Tensor:
-  """Bilinear resize rounded to the nearest level: uint8 -> uint8 [N, H, W, 3].
+  """Bilinear resize, rounded: uint8 [N, h, w, 3] -> uint8 [N, H, W, 3].
 
   Bilinear weights are convex, so the float result already lies in
   [0, 255] and needs no clipping.
@@ -241,12 +241,15 @@ def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
 
 def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
                      kernel_size: int) -> tf.Tensor:
-  """Host colour distortion and blur: float32 [N, H, W, 3] in [0, 255] -> [0, 1].
+  """Host colour distortion and blur of a resized clip.
 
   Args:
-    frames: resized frames, not yet scaled to [0, 1].
+    frames: float32 [N, H, W, 3] in [0, 255], not yet scaled to [0, 1].
     params: the clip's `sample_photometric_params`.
     kernel_size: blur filter length.
+
+  Returns:
+    float32 [N, H, W, 3] in [0, 1].
   """
   # The scaling to [0, 1] joins the first colour operation's loop.
   frames = color_ops.distort_colors_cpu(frames, params, 1.0 / 255.0)
