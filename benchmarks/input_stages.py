@@ -27,6 +27,7 @@ import tensorflow as tf
 from benchmarks import input_pipeline
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import color_ops_cpu
 from cvrl_tf.ops import gaussian_blur
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
@@ -52,7 +53,7 @@ def _augmented_view(encoded: tf.Tensor, seed: tf.Tensor, last_stage: str,
       'flip': lambda x: spatial_augmentation.random_flip_left_right(
           x, flip_seed),
       'resize': lambda x: spatial_augmentation.resize_to_255(x, output_size),
-      'colour': lambda x: color_ops.distort_colors_cpu(x, params, 1 / 255),
+      'colour': lambda x: color_ops_cpu.distort_colors_cpu(x, params, 1 / 255),
       'blur': lambda x: color_ops.blur(
           x, params, gaussian_blur.gaussian_kernel_size(setup.crop_size),
           cpu=True),

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import color_ops_cpu
 from cvrl_tf.ops import gaussian_blur
 from cvrl_tf.ops import spatial_augmentation
 
@@ -282,11 +283,11 @@ def test_hue_and_merged_saturation_hue_match_tf_image(delta):
 
 
 def test_fused_blocks_split_every_order_at_channel_mixing_operations():
-  mixing = {color_ops.SATURATION, color_ops.HUE, color_ops._GRAYSCALE}
+  mixing = {color_ops.SATURATION, color_ops.HUE, color_ops_cpu.GRAYSCALE}
   for order in itertools.permutations(range(4)):
-    for tail in ([], [color_ops._GRAYSCALE]):
+    for tail in ([], [color_ops_cpu.GRAYSCALE]):
       ops = list(order) + tail
-      blocks = color_ops._fused_blocks(ops)
+      blocks = color_ops_cpu.fused_blocks(ops)
       assert [op for block in blocks for op in block] == ops
       for block in blocks:
         mixes = [i for i, op in enumerate(block) if op in mixing]
@@ -353,7 +354,7 @@ def test_compiled_color_distortion_matches_uncompiled_for_random_draws():
 def test_cpu_color_distortion_matches_tf_image_for_every_order(grayscale):
   frames = _tricky_frames()
   # The host path receives resized frames in [0, 255].
-  distort = tf.function(lambda frames, params: color_ops.distort_colors_cpu(
+  distort = tf.function(lambda frames, params: color_ops_cpu.distort_colors_cpu(
       frames, params, 1.0 / 255.0))
   orders = [None, *itertools.permutations(range(4))]
   for order in orders:

@@ -10,16 +10,16 @@ turns a stateless seed into a dict of scalar parameters, which two
 implementations apply:
   - `distort_colors` and `blur`: one static graph, compiled into the train
     step on an accelerator (`cvrl_tf.ops.device_augmentation`);
-  - `distort_colors_cpu` and `blur(..., cpu=True)`: the host path, which
-    takes the random branches outside compiled code and runs each draw's
-    operations as a few XLA-fused loops and CPU-friendly convolutions.
+  - `color_ops_cpu.distort_colors_cpu` and `blur(..., cpu=True)`: the host
+    path, which takes the random branches outside compiled code and runs
+    each draw's operations as a few XLA-fused loops and CPU-friendly
+    convolutions.
 Both compute the same operations and agree up to float32 rounding; the
 colour operations match `tf.image` to 1e-5. Parameters are drawn outside
 compiled code because XLA's stateless random generator yields different
 numbers.
 """
-import itertools
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 
@@ -100,17 +100,17 @@ def adjust_contrast(frames: tf.Tensor, factor: tf.Tensor,
   Args:
     frames: float32 [N, H, W, 3].
     factor: float32 scalar.
-    mean: `_channel_means(frames)`, if already known.
+    mean: `channel_means(frames)`, if already known.
 
   Returns:
     float32 [N, H, W, 3] in [0, 1].
   """
   if mean is None:
-    mean = _channel_means(frames)
+    mean = channel_means(frames)
   return tf.clip_by_value((frames - mean) * factor + mean, 0.0, 1.0)
 
 
-def _channel_means(frames: tf.Tensor) -> tf.Tensor:
+def channel_means(frames: tf.Tensor) -> tf.Tensor:
   """Per frame and channel means of [N, H, W, C] frames: [N, 1, 1, C]."""
   num_frames, height, width, channels = frames.shape
   lanes = 8
@@ -213,8 +213,8 @@ def adjust_saturation_and_hue(frames: tf.Tensor, factor: tf.Tensor,
 
 # The jitter operations in the numbering of `params['order']`.
 BRIGHTNESS, CONTRAST, SATURATION, HUE = range(4)
-_JITTER_PARAM = ('brightness', 'contrast', 'saturation', 'hue')
-_JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation,
+JITTER_PARAMS = ('brightness', 'contrast', 'saturation', 'hue')
+JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation,
                adjust_hue)
 
 
@@ -234,7 +234,7 @@ def jitter(frames: tf.Tensor, params: Params) -> tf.Tensor:
     float32 [N, H, W, 3] in [0, 1].
   """
   transforms = [lambda x, op=op, key=key: op(x, params[key])
-                for op, key in zip(_JITTER_OPS, _JITTER_PARAM)]
+                for op, key in zip(JITTER_OPS, JITTER_PARAMS)]
   for i in range(4):
     frames = tf.switch_case(params['order'][i],
                             [lambda f=f: f(frames) for f in transforms])
@@ -313,133 +313,6 @@ def distort_colors(frames: tf.Tensor, params: Params) -> tf.Tensor:
 # Compiled per clip shape. Inside an XLA computation (a TPU step) it is
 # inlined like any other function.
 distort_colors_compiled = tf.function(distort_colors, jit_compile=True)
-
-
-# Grayscale conversion, numbered after the jitter operations in a block.
-_GRAYSCALE = 4
-_MIXES_CHANNELS = (SATURATION, HUE, _GRAYSCALE)
-
-
-def _fused_blocks(ops: Sequence[int]) -> List[Tuple[int, ...]]:
-  """Splits a sequence of colour operations into runs compiled together.
-
-  XLA fuses a run of elementwise operations into a few loops over the clip,
-  so a run costs about one pass over memory whatever its length, unless it
-  recomputes work: an operation that mixes a pixel's channels (saturation,
-  hue, grayscale) evaluates everything before it once per channel it reads,
-  and the mean of contrast evaluates everything before it once more. Each
-  run therefore holds at most one channel-mixing operation, with saturation
-  and hue next to each other counted as one (`adjust_saturation_and_hue`),
-  and no contrast after it. On CPU, for a 16 x 224 x 224 clip, this takes
-  ~30% less time than one compiled call per operation, where whole orders
-  in one call are up to 4x slower.
-
-  Args:
-    ops: operation numbers, `BRIGHTNESS` to `HUE` and `_GRAYSCALE`.
-
-  Returns:
-    The runs, in order.
-  """
-  blocks, block, mixed = [], [], False
-  for op in ops:
-    merges = bool(block) and {op, block[-1]} == {SATURATION, HUE}
-    if block and mixed and not merges and (
-        op in _MIXES_CHANNELS or op == CONTRAST):
-      blocks.append(tuple(block))
-      block, mixed = [], False
-    block.append(op)
-    mixed = mixed or op in _MIXES_CHANNELS
-  if block:
-    blocks.append(tuple(block))
-  return blocks
-
-
-def _apply_block(frames: tf.Tensor, factors: Params, scale: tf.Tensor,
-                 ops: Tuple[int, ...]) -> tf.Tensor:
-  """`frames * scale`, then the operations `ops` with `factors`."""
-  # XLA writes out the input of a reduction it cannot fuse with: a leading
-  # contrast takes the mean of the unscaled input, which is in memory.
-  first_mean = (_channel_means(frames) * scale
-                if ops and ops[0] == CONTRAST else None)
-  frames = frames * scale
-  i = 0
-  while i < len(ops):
-    if ops[i:i + 2] in ((SATURATION, HUE), (HUE, SATURATION)):
-      frames = adjust_saturation_and_hue(frames, factors['saturation'],
-                                         factors['hue'])
-      i += 2
-      continue
-    if ops[i] == _GRAYSCALE:
-      frames = to_grayscale(frames)
-    elif i == 0 and first_mean is not None:
-      frames = adjust_contrast(frames, factors['contrast'], first_mean)
-    else:
-      frames = _JITTER_OPS[ops[i]](frames, factors[_JITTER_PARAM[ops[i]]])
-    i += 1
-  return frames
-
-
-_compiled_blocks = {}
-
-
-def _compiled_block(ops: Tuple[int, ...]):
-  """`_apply_block` for `ops`, compiled with XLA (once per clip shape)."""
-  if ops not in _compiled_blocks:
-    _compiled_blocks[ops] = tf.function(
-        lambda frames, factors, scale: _apply_block(frames, factors, scale,
-                                                    ops),
-        jit_compile=True)
-  return _compiled_blocks[ops]
-
-
-_ORDERS = tuple(itertools.permutations(range(4)))
-
-
-def _order_index(order: tf.Tensor) -> tf.Tensor:
-  """Index of the permutation `order` (int32 [4]) in `_ORDERS`."""
-  matches = tf.reduce_all(tf.equal(tf.constant(_ORDERS, tf.int32),
-                                   tf.cast(order, tf.int32)), axis=1)
-  return tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32)
-
-
-def distort_colors_cpu(frames: tf.Tensor, params: Params,
-                       scale: float = 1.0) -> tf.Tensor:
-  """`distort_colors(frames * scale, params)`, organised for CPU.
-
-  Branches are taken outside XLA, so that each draw runs only its own
-  operations, fused into the runs of `_fused_blocks` (compiled functions);
-  the first one also applies `scale`. Equal to `distort_colors` up to
-  float32 rounding.
-
-  Args:
-    frames: float32 [N, H, W, 3] in [0, 1 / scale].
-    params: output of `sample_photometric_params`.
-    scale: factor that maps `frames` to [0, 1].
-
-  Returns:
-    float32 [N, H, W, 3] in [0, 1].
-  """
-  factors = {key: params[key] for key in _JITTER_PARAM}
-
-  def run(ops):
-    blocks = _fused_blocks(ops)
-    if not blocks:
-      return frames * scale if scale != 1.0 else frames
-    # Later blocks multiply by 1, exactly, rather than compiling twice.
-    x = _compiled_block(blocks[0])(frames, factors, tf.constant(scale))
-    for block in blocks[1:]:
-      x = _compiled_block(block)(x, factors, tf.constant(1.0))
-    return x
-
-  def colour(gray):
-    tail = [_GRAYSCALE] if gray else []
-    jittered = lambda: tf.switch_case(
-        _order_index(params['order']),
-        [lambda order=order: run(list(order) + tail) for order in _ORDERS])
-    return tf.cond(params['jitter'], jittered, lambda: run(tail))
-
-  return tf.cond(params['grayscale'], lambda: colour(True),
-                 lambda: colour(False))
 
 
 def blur(frames: tf.Tensor, params: Params, kernel_size: int,

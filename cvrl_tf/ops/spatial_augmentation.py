@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import color_ops_cpu
 from cvrl_tf.ops import gaussian_blur
 
 _MAX_CROP_ATTEMPTS = 10
@@ -252,7 +253,7 @@ def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
     float32 [N, H, W, 3] in [0, 1].
   """
   # The scaling to [0, 1] joins the first colour operation's loop.
-  frames = color_ops.distort_colors_cpu(frames, params, 1.0 / 255.0)
+  frames = color_ops_cpu.distort_colors_cpu(frames, params, 1.0 / 255.0)
   return color_ops.blur(frames, params, kernel_size, cpu=True)
 
 
