@@ -248,18 +248,15 @@ class Parser(parser.Parser):
     indices = temporal_sampling.sample_ssl_indices(
         tf.shape(frames)[0], self._num_steps, self._stride, sample_seed,
         self._temporal.enabled, self._temporal.interval_power)
-    if self._device_augmentation:
-      views = tuple(
-          spatial_augmentation.geometric_clip(
-              tf.gather(frames, indices[i]), view_seed, self._output_size,
-              self._spatial)
-          for i, view_seed in enumerate(view_seeds))
-    else:
-      views = self._normalize(tuple(
-          spatial_augmentation.augment_frames(
-              tf.gather(frames, indices[i]), view_seed, self._output_size,
-              self._spatial)
-          for i, view_seed in enumerate(view_seeds)))
+    augment = (spatial_augmentation.geometric_clip
+               if self._device_augmentation
+               else spatial_augmentation.augment_frames)
+    views = tuple(
+        augment(tf.gather(frames, indices[i]), view_seed, self._output_size,
+                self._spatial)
+        for i, view_seed in enumerate(view_seeds))
+    if not self._device_augmentation:
+      views = self._normalize(views)
     features, label = self._outputs(views, decoded)
     if self._device_augmentation:
       view_params = [spatial_augmentation.sample_photometric_params(
