@@ -9,9 +9,8 @@ Colour distortion and blur follow on the resized clip, with the CPU
 implementations of `color_ops`, or are left to the accelerator
 (`cvrl_tf.ops.device_augmentation`), which applies them with the parameters
 `sample_photometric_params` draws from the same seed. The clips it receives
-are `geometric_clip`'s: resized, then rounded to uint8, which keeps them
-within 0.5/255 of the float resize and makes batching and transfer 4x
-cheaper.
+are `geometric_clip`'s: resized, then rounded to uint8, within 0.5/255 of
+the float resize and a quarter of its bytes to batch and transfer.
 """
 import math
 from typing import Sequence, Tuple
