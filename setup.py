@@ -24,5 +24,11 @@ setuptools.setup(
         "matplotlib",
         "Pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist"]},
+    extras_require={"test": [
+        "pytest", "pytest-timeout", "pytest-xdist",
+        # gs:// tests: TensorFlow's GCS client against this emulator, behind
+        # a TLS proxy with a test CA (tests/gcs_emulator.py works around
+        # this version's quirks).
+        "gcp-storage-emulator==2026.7.19", "cryptography",
+    ]},
 )

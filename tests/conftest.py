@@ -8,9 +8,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # Modules that take minutes; run first so that parallel workers
 # (`make test`) do not end with one of them running alone.
-LONG_MODULES = ('test_reproduce', 'test_resume', 'test_multiworker_pretrain',
-                'test_demo', 'test_pretrain_distributed',
-                'test_pretrain_training')
+LONG_MODULES = ('test_gcs', 'test_reproduce', 'test_resume',
+                'test_multiworker_pretrain', 'test_demo',
+                'test_pretrain_distributed', 'test_pretrain_training')
 
 
 def pytest_collection_modifyitems(items):
