@@ -6,8 +6,9 @@ behind a TLS proxy, and no request can leave the machine.
 
 One chain of real runs, each tool in its own process as a user runs it:
 
-  1. `tools/make_tfrecords.py --output_dir=gs://...`, SIGKILLed after its
-     first shards while a reader watches the bucket, then rerun;
+  1. `tools/make_tfrecords.py --output_dir=gs://...`, SIGKILLed halfway
+     through the copy + delete that renames a shard into place while a
+     reader watches the bucket, then rerun;
   2. pretraining on those records with `--model_dir=gs://...`, killed while
      committing a checkpoint, then resumed, while `cvrl_knn_eval
      --mode=continuous_eval` follows the same model_dir;
@@ -15,8 +16,8 @@ One chain of real runs, each tool in its own process as a user runs it:
      `tools/export_model.py --export_dir=gs://...` and
      `tools/extract_features.py --output_path=gs://...`.
 """
+import http.client
 import io
-import json
 import os
 import re
 import shutil
@@ -26,7 +27,6 @@ import subprocess
 import sys
 import time
 import types
-import http.client
 import urllib.parse
 from typing import Dict, List
 
@@ -51,7 +51,8 @@ BUCKET = f'gs://{gcs_namespace.BUCKET}'
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
 PROCESS_TIMEOUT = 600
 NUM_VIDEOS, NUM_SHARDS = 16, 8
-TRAIN_STEPS, CHECKPOINT_INTERVAL, KILLED_SAVE = 6, 2, 5
+# Checkpoints at steps 1 (the first loop always saves), 3 and 4.
+TRAIN_STEPS, CHECKPOINT_INTERVAL, KILLED_SAVE = 4, 2, 3
 RESTORED = re.compile(r'restored from checkpoint: (\S*ckpt-\d+)')
 PROGRESS = re.compile(r'\] step (\d+)/\d+ ')
 
@@ -217,48 +218,57 @@ def video_dir(work_dir):
 
 @pytest.fixture(scope='module')
 def converted(work_dir, video_dir):
-  """make_tfrecords to gs://, SIGKILLed after its first shard, then rerun.
+  """make_tfrecords to gs://, SIGKILLed inside a rename, then rerun.
 
-  While the first run writes, the bucket is watched: every shard that is
-  ever visible is read whole at once.
+  The kill comes after the second shard was copied to its final name and
+  before its temporary object was deleted (`rename_kill_worker.py`). While
+  the first run writes, the bucket is watched: every shard that is ever
+  visible is read whole at once.
   """
   output_dir = f'{BUCKET}/records'
   args = ['tools/make_tfrecords.py', f'--video_dir={video_dir}',
           f'--output_dir={output_dir}', f'--num_shards={NUM_SHARDS}',
           '--num_workers=1', '--min_resize=128']
-  manifest_path = f'{output_dir}/{records.manifest_name("train")}'
   shard_glob = f'{output_dir}/{records.shard_pattern("train")}'
   seen = {}  # shard name -> the ids read from it while the run went on
-  killed = Tool(args, str(work_dir / 'make_tfrecords_killed.log'))
+  killed = Tool([os.path.join(REPO, 'tests', 'rename_kill_worker.py'),
+                 records.shard_name('train', 1, NUM_SHARDS), *args],
+                str(work_dir / 'make_tfrecords_killed.log'))
   deadline = time.monotonic() + PROCESS_TIMEOUT
-  finished = []
-  while not finished:
+  while killed.process.poll() is None:
     for path in tf.io.gfile.glob(shard_glob):
       name = os.path.basename(path)
       if name not in seen:
         seen[name] = shard_ids(path)
-    finished = sorted((records.read_json(manifest_path) or {}).get(
-        'shards', {}))
-    assert killed.process.poll() is None, killed.log()[-3000:]
-    assert time.monotonic() < deadline, 'no shard finished in time'
+    assert time.monotonic() < deadline, 'the killed run did not end in time'
     time.sleep(0.05)
-  killed.process.send_signal(signal.SIGKILL)
-  killed.process.wait()
-  visible_after_kill = sorted(os.path.basename(p)
-                              for p in tf.io.gfile.glob(shard_glob))
+  after_kill = types.SimpleNamespace(
+      shards=sorted(os.path.basename(p) for p in tf.io.gfile.glob(shard_glob)),
+      temporary=sorted(os.path.basename(p) for p in tf.io.gfile.glob(
+          f'{output_dir}/{records.TEMP_PREFIX}*')),
+      manifest=sorted(records.read_json(
+          f'{output_dir}/{records.manifest_name("train")}')['shards']))
   kept = {name: tf.io.gfile.stat(f'{output_dir}/{name}').mtime_nsec
-          for name in finished}
+          for name in after_kill.manifest}
   rerun = Tool(args, str(work_dir / 'make_tfrecords_rerun.log')).finish()
   return types.SimpleNamespace(
       output_dir=output_dir, killed=killed, rerun=rerun, seen=seen,
-      finished=finished, visible_after_kill=visible_after_kill, kept=kept,
+      after_kill=after_kill, kept=kept,
       pattern=f'{output_dir}/train-*.tfrecord')
 
 
 def test_gcs_make_tfrecords_killed_and_rerun_stores_every_video_once(
     converted, video_dir):
-  assert converted.killed.returncode == -signal.SIGKILL
-  assert 1 <= len(converted.visible_after_kill) < NUM_SHARDS
+  assert converted.killed.returncode == -signal.SIGKILL, (
+      converted.killed.log()[-3000:])
+  # The kill left the second shard whole under its final name, its
+  # temporary object, and a manifest that vouches for the first shard only.
+  first, second = (records.shard_name('train', i, NUM_SHARDS) for i in (0, 1))
+  assert converted.after_kill.shards == [first, second]
+  assert len(converted.after_kill.temporary) == 1
+  assert converted.after_kill.temporary[0].startswith(
+      records.TEMP_PREFIX + second)
+  assert converted.after_kill.manifest == [first]
   assert converted.rerun.returncode == 0, converted.rerun.log()[-3000:]
   output_dir = converted.output_dir
   report = records.read_json(f'{output_dir}/train_report.json')
@@ -268,9 +278,8 @@ def test_gcs_make_tfrecords_killed_and_rerun_stores_every_video_once(
   ids = [video_id for path in shards for video_id in shard_ids(path)]
   videos, _ = sources.load_videos(video_dir=video_dir)
   assert sorted(ids) == sorted(video.video_id for video in videos)
-  # No temporary object is left over from the killed run or the renames.
   assert not tf.io.gfile.glob(f'{output_dir}/{records.TEMP_PREFIX}*')
-  # The shards the killed run had finished were kept, not rewritten.
+  # The shard the killed run had finished was kept, not rewritten.
   for name, mtime in converted.kept.items():
     assert tf.io.gfile.stat(f'{output_dir}/{name}').mtime_nsec == mtime, name
 
@@ -379,7 +388,7 @@ def downstream(work_dir, converted, pretrained):
                      f'--checkpoint_path={pretrained.model_dir}']
   tools = {
       'linear': Tool(trainer_args(
-          'cvrl_linear_eval', linear_config, 'train_and_eval',
+          'cvrl_linear_eval', linear_config, 'train',
           f'{BUCKET}/linear',
           f'--params_override=task.init_checkpoint={checkpoint}'),
                      str(work_dir / 'linear.log')),
@@ -401,7 +410,7 @@ def backbone_values(checkpoint: str) -> Dict[str, np.ndarray]:
   reader = tf.train.load_checkpoint(checkpoint)
   values = {}
   for name in reader.get_variable_to_shape_map():
-    if (name.startswith('backbone/') and
+    if (name.startswith('backbone/') and '.OPTIMIZER_SLOT' not in name and
         name.endswith('.ATTRIBUTES/VARIABLE_VALUE')):
       values[name] = reader.get_tensor(name)
   return values
