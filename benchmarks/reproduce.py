@@ -32,9 +32,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from cvrl_tf import config_validation
 from cvrl_tf import demo
 from cvrl_tf import train as trainer_lib
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import inflation
 

@@ -13,9 +13,9 @@ from typing import Dict
 from absl import logging
 import tensorflow as tf
 
-from cvrl_tf import config_validation
 from cvrl_tf import train as trainer_lib
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.data_prep import converter
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import toy_videos

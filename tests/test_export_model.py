@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvrl_tf import config_validation
 from cvrl_tf import demo
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.evaluation import extract
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model

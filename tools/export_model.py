@@ -16,7 +16,7 @@ from absl import flags
 from absl import logging
 
 from cvrl_tf import common_flags
-from cvrl_tf import config_validation
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.serving import export_saved_model
 
 _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()
