@@ -13,6 +13,7 @@ from typing import Dict
 from absl import logging
 import tensorflow as tf
 
+from cvrl_tf import configs
 from cvrl_tf import train as trainer_lib
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.configs import validation as config_validation
@@ -25,8 +26,7 @@ from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import cvrl_model
 from cvrl_tf.tasks import pretrain
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY_PRETRAIN_YAML = os.path.join(REPO_ROOT, 'experiments',
+TOY_PRETRAIN_YAML = os.path.join(configs.EXPERIMENTS_DIR,
                                  'cvrl_pretrain_toy.yaml')
 SPLITS = ('train', 'test')
 NUM_TOY_CLASSES = 10

@@ -1,7 +1,7 @@
 """Exports a pretrained CVRL encoder as a SavedModel.
 
   python tools/export_model.py --experiment=cvrl_pretrain \
-    --config_file=experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
+    --config_file=cvrl_tf/configs/experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
     --checkpoint_path=gs://bucket/pretrain --export_dir=gs://bucket/encoder
 
 See `cvrl_tf.serving.export_saved_model` for the signatures.

@@ -1,7 +1,7 @@
 """Writes per-video encoder features of TFRecords to an `.npz` file.
 
   python tools/extract_features.py --experiment=cvrl_pretrain \
-    --config_file=experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
+    --config_file=cvrl_tf/configs/experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
     --checkpoint_path=gs://bucket/pretrain \
     --input_path='gs://bucket/records/validation-*' \
     --output_path=gs://bucket/features/validation.npz
