@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from cvrl_tf import demo
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf import train as trainer_lib
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.evaluation import protocols

@@ -14,6 +14,7 @@ from absl import logging
 import tensorflow as tf
 
 from cvrl_tf import configs
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf import train as trainer_lib
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.configs import validation as config_validation

@@ -21,7 +21,7 @@ from official.core import train_utils
 from official.modeling import performance
 import yaml
 
-import cvrl_tf  # pylint: disable=unused-import  (registers experiments)
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.training import determinism
 from cvrl_tf.training import numerics

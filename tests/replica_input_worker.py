@@ -20,6 +20,7 @@ import tf_keras
 from official.core import train_utils
 
 from contrastive_loss_worker import make_strategy
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.tasks import pretrain
 from cvrl_tf.training import trainer as trainer_lib

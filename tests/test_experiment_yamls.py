@@ -7,6 +7,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from cvrl_tf import configs
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 
 
 

@@ -16,6 +16,7 @@ from absl import flags
 from absl import logging
 
 from cvrl_tf import common_flags
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.serving import export_saved_model
 

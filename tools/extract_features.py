@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 
 from cvrl_tf import common_flags
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.evaluation import extract
 
 _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()
