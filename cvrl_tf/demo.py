@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from cvrl_tf import configs
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
-from cvrl_tf import train as trainer_lib
+from cvrl_tf import train
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.data_prep import converter
@@ -176,7 +176,7 @@ def run_demo(output_dir: str, train_per_class: int = 50,
   timings['records_seconds'] = time.monotonic() - start
   start = time.monotonic()
   params = pretrain_params(paths, pretrain_steps)
-  trainer_lib.run(params, 'train', paths.pretrain_dir)
+  train.run(params, 'train', paths.pretrain_dir)
   timings['pretrain_seconds'] = time.monotonic() - start
   start = time.monotonic()
   metrics = evaluate(paths, params)

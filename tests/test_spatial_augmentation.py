@@ -375,7 +375,7 @@ def test_float_resize_equals_uint8_resize():
   for height, width in [(20, 30), (9, 7), (16, 16)]:
     frames = rng.integers(0, 256, [2, height, width, 3]).astype(np.uint8)
     np.testing.assert_array_equal(
-        spatial_augmentation.resize_to_255(frames, OUT),
+        spatial_augmentation.resize_unscaled(frames, OUT),
         tf.image.resize(frames, OUT))
 
 
@@ -386,13 +386,13 @@ def test_augment_clip_is_geometric_then_photometric_stage():
   params = data_cfg.SpatialAugmentation()
   for seed in range(8):
     seed = tf.constant([seed, 9])
-    geometric = spatial_augmentation.augment_clip(encoded, seed, OUT, params,
-                                                  photometric=False)
-    photometric = spatial_augmentation.sample_photometric_params(seed,
-                                                                 params)
+    geometric = spatial_augmentation.decode_and_augment_clip(
+        encoded, seed, OUT, params, photometric=False)
+    photometric = spatial_augmentation.clip_photometric_params(seed, params)
     reference = color_ops.blur(
         color_ops.distort_colors(geometric, photometric), photometric,
         gaussian_blur.gaussian_kernel_size(OUT[0]))
     np.testing.assert_allclose(
-        spatial_augmentation.augment_clip(encoded, seed, OUT, params),
+        spatial_augmentation.decode_and_augment_clip(encoded, seed, OUT,
+                                                     params),
         reference, atol=1e-5)

@@ -259,7 +259,7 @@ class Parser(parser.Parser):
       views = self._normalize(views)
     features, label = self._outputs(views, decoded)
     if self._device_augmentation:
-      view_params = [spatial_augmentation.sample_photometric_params(
+      view_params = [spatial_augmentation.clip_photometric_params(
           view_seed, self._spatial) for view_seed in view_seeds]
       features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
           lambda *p: tf.stack(p), *view_params)
