@@ -25,7 +25,7 @@ from cvrl_tf.data_prep import video_decoding
 from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import cvrl_model
-from cvrl_tf.tasks import pretrain
+from cvrl_tf.modeling import input_specs
 
 TOY_PRETRAIN_YAML = os.path.join(configs.EXPERIMENTS_DIR,
                                  'cvrl_pretrain_toy.yaml')
@@ -134,9 +134,8 @@ def build_encoder(params, checkpoint_dir: str = '', seed: int = 0):
                                   checkpoint_dir)
   else:
     model = cvrl_model.build_cvrl_model(
-        pretrain.model_input_specs(feature_shape), params.task.model)
-  return tf.function(lambda images: model.encode(images, training=False),
-                     reduce_retracing=True)
+        input_specs.model_input_specs(feature_shape), params.task.model)
+  return cvrl_model.inference_encoder(model)
 
 
 def evaluate(paths: DemoPaths, params) -> Dict[str, Dict[str, float]]:
