@@ -6,7 +6,6 @@ import tensorflow as tf
 from cvrl_tf import train
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import protocols
-from cvrl_tf.evaluation import subsets
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.tasks import classification
 from cvrl_tf.tasks import knn_eval
@@ -94,7 +93,7 @@ def test_semi_supervised_trains_on_a_written_balanced_subset(
                                            logging_dir=str(tmp_path))
   dataset = task.build_inputs(params.task.train_data.replace(
       output_video_id=True))
-  written = subsets.read_subset(str(tmp_path / 'train_subset_ids.txt'))
+  written = (tmp_path / 'train_subset_ids.txt').read_text().splitlines()
   # 2 videos per class, half of them: one per class.
   assert len(written) == 10
   assert len({video_id.rsplit('_', 1)[0] for video_id in written}) == 10

@@ -165,12 +165,24 @@ def test_color_jitter_probability_and_range():
   assert outputs.min() >= 0.0 and outputs.max() <= 1.0
 
 
+def color_jitter(frames, seed, strength):
+  """SimCLR colour jitter with random order, one draw for the whole clip."""
+  return color_ops.jitter(frames, color_ops.sample_jitter_params(seed,
+                                                                 strength))
+
+
+def random_blur(frames, seed, p, kernel_size):
+  """Gaussian blur with sigma ~ U[0.1, 2.0], applied with probability `p`."""
+  params = color_ops.sample_photometric_params(seed, 0.0, 0.0, 0.0, p)
+  return color_ops.blur(frames, params, kernel_size)
+
+
 def test_color_jitter_reference_brightness_and_contrast():
   # Strength 0 leaves only the identity; strength 1 changes the image.
   frames = tf.constant(_colourful_image()[None] / 255.0, tf.float32)
-  unchanged = color_ops.color_jitter(frames, tf.constant([1, 1]), 0.0)
+  unchanged = color_jitter(frames, tf.constant([1, 1]), 0.0)
   np.testing.assert_allclose(unchanged, frames, atol=1e-5)
-  changed = color_ops.color_jitter(frames, tf.constant([1, 1]), 1.0)
+  changed = color_jitter(frames, tf.constant([1, 1]), 1.0)
   assert np.abs(changed - frames).max() > 0.01
 
 
@@ -179,7 +191,7 @@ def test_blur_probability():
   impulse = np.zeros([2, 9, 9, 3], np.float32)
   impulse[:, 4, 4] = 1.0
   outputs = tf.function(lambda seeds: tf.map_fn(
-      lambda s: color_ops.random_blur(tf.constant(impulse), s, 0.3, 5),
+      lambda s: random_blur(tf.constant(impulse), s, 0.3, 5),
       seeds, fn_output_signature=tf.float32))(_seeds(1000)).numpy()
   blurred = outputs[:, :, 4, 5, 0] > 0
   assert np.all(blurred[:, 0] == blurred[:, 1])
