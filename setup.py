@@ -9,6 +9,8 @@ setuptools.setup(
         "in TensorFlow / Keras on Model Garden."
     ),
     packages=setuptools.find_packages(include=["cvrl_tf", "cvrl_tf.*"]),
+    # The experiment YAMLs: the demo and the users' --config_file read them.
+    package_data={"cvrl_tf": ["configs/experiments/*.yaml"]},
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow==2.20.*",
@@ -26,6 +28,8 @@ setuptools.setup(
     ],
     extras_require={"test": [
         "pytest", "pytest-timeout", "pytest-xdist",
+        # setuptools and wheel build the package in tests/test_install.py.
+        "setuptools", "wheel",
         # gs:// tests: TensorFlow's GCS client against this emulator, behind
         # a TLS proxy with a test CA (tests/gcs_emulator.py works around
         # this version's quirks).
