@@ -22,6 +22,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import socketserver
 import ssl
 import threading
@@ -113,20 +114,26 @@ def make_certificates(directory: str,
   return paths
 
 
+def _free_port(host: str) -> int:
+  with socket.socket() as sock:
+    sock.bind((host, 0))
+    return sock.getsockname()[1]
+
+
 class Emulator:
   """`gcp-storage-emulator` on a loopback port, objects in memory."""
 
   def __init__(self, buckets: Sequence[str], host: str = '127.0.0.1'):
+    # In memory; the emulator still wants an absolute data_dir, unused.
     self.storage = emulator_storage.Storage(use_memory_fs=True,
                                             data_dir='/nonexistent')
     for bucket in buckets:
       emulator_buckets.create_bucket(bucket, self.storage)
-    # Port 0: the kernel picks a free one; read it back once bound.
-    self._thread = emulator_server.APIThread(host, 0, self.storage,
+    self.address = (host, _free_port(host))
+    self._thread = emulator_server.APIThread(*self.address, self.storage,
                                              daemon=True)
     self._thread.start()
     self._thread.is_running.wait()
-    self.address = self._thread._httpd.server_address  # pylint: disable=protected-access
 
   def stop(self) -> None:
     self._thread.join()

@@ -35,9 +35,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from cvrl_tf import config_validation
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.data_prep import converter
+from cvrl_tf.data_prep import record_layout
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.evaluation import extract
@@ -101,15 +102,12 @@ def write_config(path: str, params) -> str:
   return path
 
 
-def read_records(paths) -> List[Dict[str, np.ndarray]]:
-  """Every record of the files, parsed; raises on a truncated file."""
-  return [{key: value.numpy() for key, value in
-           records.parse_sequence_example(serialized).items()}
+def video_ids(paths) -> List[str]:
+  """The video id of every record of the files; raises on a truncated file."""
+  spec = {record_layout.VIDEO_ID_KEY: tf.io.FixedLenFeature((), tf.string)}
+  return [tf.io.parse_single_sequence_example(serialized, spec)[0][
+      record_layout.VIDEO_ID_KEY].numpy().decode()
           for serialized in tf.data.TFRecordDataset(paths)]
-
-
-def shard_ids(path: str) -> List[str]:
-  return [r[records.VIDEO_ID_KEY].decode() for r in read_records([path])]
 
 
 def scalars(pattern: str) -> Dict[str, Dict[int, float]]:
@@ -239,7 +237,7 @@ def converted(work_dir, video_dir):
     for path in tf.io.gfile.glob(shard_glob):
       name = os.path.basename(path)
       if name not in seen:
-        seen[name] = shard_ids(path)
+        seen[name] = video_ids(path)
     assert time.monotonic() < deadline, 'the killed run did not end in time'
     time.sleep(0.05)
   after_kill = types.SimpleNamespace(
@@ -275,7 +273,7 @@ def test_gcs_make_tfrecords_killed_and_rerun_stores_every_video_once(
   assert report == {'converted': NUM_VIDEOS, 'failed': []}
   shards = tf.io.gfile.glob(f'{output_dir}/{records.shard_pattern("train")}')
   assert len(shards) == NUM_SHARDS
-  ids = [video_id for path in shards for video_id in shard_ids(path)]
+  ids = [video_id for path in shards for video_id in video_ids(path)]
   videos, _ = sources.load_videos(video_dir=video_dir)
   assert sorted(ids) == sorted(video.video_id for video in videos)
   assert not tf.io.gfile.glob(f'{output_dir}/{records.TEMP_PREFIX}*')
@@ -451,8 +449,7 @@ def test_gcs_export_and_extract_write_to_gs(downstream, converted,
   with tf.io.gfile.GFile(f'{BUCKET}/features/train.npz', 'rb') as f:
     arrays = np.load(io.BytesIO(f.read()))
     ids, features = arrays['video_ids'], arrays['features']
-  stored = [r[records.VIDEO_ID_KEY].decode() for r in read_records(
-      tf.io.gfile.glob(converted.pattern))]
+  stored = video_ids(tf.io.gfile.glob(converted.pattern))
   assert sorted(ids) == sorted(stored)
   assert features.shape == (NUM_VIDEOS, served['features'].shape[1])
   assert np.isfinite(features).all()
