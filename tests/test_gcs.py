@@ -49,16 +49,27 @@ def namespace_outcomes(tmp_path_factory):
   if not report.exists():
     pytest.fail(f'the namespace run failed ({run.returncode}):\n'
                 f'{output[-5000:]}')
+  return junit_outcomes(str(report))
+
+
+def junit_outcomes(report_path: str):
+  """{test function: (outcome, details)} from a JUnit XML report.
+
+  A parametrized function takes the outcome of its first case that did not
+  pass.
+  """
   outcomes = {}
-  for case in ElementTree.parse(report).iter('testcase'):
+  for case in ElementTree.parse(report_path).iter('testcase'):
+    name = case.get('name').split('[')[0]
     problems = [child for child in case
                 if child.tag in ('failure', 'error', 'skipped')]
     if problems:
-      outcomes[case.get('name')] = (
-          problems[0].tag,
-          (problems[0].get('message') or '') + '\n' + (problems[0].text or ''))
+      outcome = (problems[0].tag, (problems[0].get('message') or '') + '\n'
+                 + (problems[0].text or ''))
     else:
-      outcomes[case.get('name')] = ('passed', '')
+      outcome = ('passed', '')
+    if outcomes.get(name, ('passed', ''))[0] == 'passed':
+      outcomes[name] = outcome
   return outcomes
 
 
