@@ -9,6 +9,14 @@ on the class. A single frame therefore says nothing
 about the label, so a representation has to capture motion to classify these
 videos, which is what CVRL pretraining is meant to learn.
 
+With `vary_appearance`, every video also gets its own hue, saturation,
+brightness and contrast, drawn separately for the object and the
+background, and its own object scale: the per-video cues that CVRL's colour
+jitter, grayscale and crops remove (the shortcut of the paper's Table 4,
+where two clips of one video share colours and lighting). These are drawn
+independently of the class, so they identify a video without predicting its
+label.
+
 The classes are motion types and speed ranges, never directions: CVRL's
 horizontal flip would turn "moves left" into "moves right" and clockwise into
 counter-clockwise, so each class contains both mirror images. Every motion is
@@ -57,6 +65,18 @@ _SHAPE_EXTENT = 1.25
 _MIN_OBJECT_BACKGROUND_LUMA = 50.0
 _MIN_TEXTURE_LUMA = 35.0
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+# Per-video variation of `vary_appearance`: the brightness, contrast and
+# saturation factors and the hue shift (in turns) that CVRL's colour jitter
+# draws at strength 1 (SimCLR: 1 +/- 0.8 and +/- 0.2; configs/data.py), and
+# object scales as far as the toy preset's crops (60-100% of the area) zoom.
+_COLOR_FACTOR_RANGE = (0.2, 1.8)
+_HUE_SHIFT_RANGE = (-0.2, 0.2)
+_SCALE_RANGE = (0.8, 1.25)
+# Redraws allowed to find a colour shift that keeps the object visible.
+_MAX_SHIFT_DRAWS = 1000
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322],
+                        [0.211, -0.523, 0.312]], np.float32)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,6 +355,21 @@ def _luma(colors: np.ndarray) -> np.ndarray:
   return colors @ _LUMA_WEIGHTS
 
 
+def _distinguishable(object_colors: np.ndarray,
+                     background_luma: np.ndarray) -> bool:
+  """Whether the object stands out from the background and shows its texture.
+
+  Args:
+    object_colors: float32 [2, 3], the object's texture colours.
+    background_luma: float32 [2], the background's darkest and brightest luma
+      (a gradient's end colours).
+  """
+  luma = _luma(object_colors)
+  contrast = np.abs(luma[:, None] - background_luma[None, :]).min()
+  return bool(contrast >= _MIN_OBJECT_BACKGROUND_LUMA and
+              abs(luma[0] - luma[1]) >= _MIN_TEXTURE_LUMA)
+
+
 def _sample_colors(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
   """Draws 2 object and 2 background colours that stay distinguishable.
 
@@ -346,11 +381,80 @@ def _sample_colors(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
   """
   while True:
     colors = rng.uniform(0.0, 255.0, (4, 3)).astype(np.float32)
-    luma = _luma(colors)
-    contrast = np.abs(luma[:2, None] - luma[None, 2:]).min()
-    if (contrast >= _MIN_OBJECT_BACKGROUND_LUMA and
-        abs(luma[0] - luma[1]) >= _MIN_TEXTURE_LUMA):
+    if _distinguishable(colors[:2], _luma(colors[2:])):
       return colors[:2], colors[2:]
+
+
+@dataclasses.dataclass(frozen=True)
+class ColorShift:
+  """A photometric change of one part of a video (object or background).
+
+  Attributes:
+    brightness: factor on every channel.
+    contrast: factor on the distance from the part's mean luma.
+    saturation: factor on the distance from each pixel's luma (0: grayscale).
+    hue: rotation of the chroma plane (YIQ), in turns.
+  """
+  brightness: float
+  contrast: float
+  saturation: float
+  hue: float
+
+
+def _sample_color_shift(rng: np.random.Generator) -> ColorShift:
+  return ColorShift(*rng.uniform(*_COLOR_FACTOR_RANGE, 3),
+                    hue=float(rng.uniform(*_HUE_SHIFT_RANGE)))
+
+
+def shift_colors(colors: np.ndarray, shift: ColorShift) -> np.ndarray:
+  """Applies brightness, contrast, saturation, then hue, as colour jitter does.
+
+  Args:
+    colors: float32 [..., 3] RGB in [0, 255].
+    shift: the change.
+
+  Returns:
+    float32 [..., 3] RGB clipped to [0, 255].
+  """
+  colors = colors * shift.brightness
+  mean_luma = _luma(colors).mean()
+  colors = mean_luma + (colors - mean_luma) * shift.contrast
+  luma = _luma(colors)[..., None]
+  colors = luma + (colors - luma) * shift.saturation
+  yiq = colors @ _RGB_TO_YIQ.T
+  angle = 2.0 * np.pi * shift.hue
+  rotation = np.array([[1.0, 0.0, 0.0],
+                       [0.0, np.cos(angle), -np.sin(angle)],
+                       [0.0, np.sin(angle), np.cos(angle)]], np.float32)
+  colors = yiq @ rotation.T @ _YIQ_TO_RGB.T
+  return np.clip(colors, 0.0, 255.0).astype(np.float32)
+
+
+def vary_appearance(appearance: Appearance,
+                    rng: np.random.Generator) -> Appearance:
+  """The appearance with this video's own colours and object scale.
+
+  Object and background get independent colour shifts, redrawn until the
+  object stays distinguishable (`_distinguishable`); after
+  `_MAX_SHIFT_DRAWS` draws the colours stay as they are.
+
+  Args:
+    appearance: the appearance drawn from the pool.
+    rng: the video's random generator.
+
+  Returns:
+    The appearance with shifted colours and background and a scaled radius.
+  """
+  radius = appearance.radius * float(rng.uniform(*_SCALE_RANGE))
+  for _ in range(_MAX_SHIFT_DRAWS):
+    colors = shift_colors(appearance.colors, _sample_color_shift(rng))
+    background = shift_colors(appearance.background, _sample_color_shift(rng))
+    background_luma = _luma(background)
+    if _distinguishable(colors, np.array([background_luma.min(),
+                                          background_luma.max()])):
+      return dataclasses.replace(appearance, radius=radius, colors=colors,
+                                 background=background)
+  return dataclasses.replace(appearance, radius=radius)
 
 
 def _background(rng: np.random.Generator, colors: np.ndarray,
@@ -453,8 +557,8 @@ def appearance_pool(seed: int, num_appearances: int,
 
 def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
                  fps: int = 25,
-                 appearances: Optional[Sequence[Appearance]] = None
-                 ) -> np.ndarray:
+                 appearances: Optional[Sequence[Appearance]] = None,
+                 vary: bool = False) -> np.ndarray:
   """Renders one random video of a motion class.
 
   Args:
@@ -464,6 +568,8 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
     fps: frame rate, which sets how far the object moves per frame.
     appearances: a pool to draw the appearance from (see `appearance_pool`);
       None draws a fresh appearance for this video.
+    vary: give the video its own colours and object scale
+      (`vary_appearance`).
 
   Returns:
     uint8 [T, size, size, 3] RGB frames, with T / fps between `MIN_SECONDS`
@@ -478,6 +584,8 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
     appearance = appearances[int(rng.integers(len(appearances)))]
   else:
     appearance = _sample_appearance(rng, size)
+  if vary:
+    appearance = vary_appearance(appearance, rng)
   t = np.arange(num_frames, dtype=np.float32) / fps
   return _composite(appearance, motion(rng, t, size, appearance.radius))
 
@@ -520,21 +628,23 @@ def write_mp4(path: str, frames: np.ndarray, fps: int) -> None:
   os.replace(partial_path, path)
 
 
-def _make_video(task: Tuple[str, int, str, int, int, int, int, int]) -> str:
+def _make_video(
+    task: Tuple[str, int, str, int, int, int, int, int, bool]) -> str:
   """Renders and writes one video; the unit of work of a worker process.
 
   Args:
     task: (output_dir, seed, split, class_index, index, size, fps,
-      num_appearances).
+      num_appearances, vary_appearance).
 
   Returns:
     The path of the written file.
   """
-  output_dir, seed, split, class_index, index, size, fps, pool_size = task
+  (output_dir, seed, split, class_index, index, size, fps, pool_size,
+   vary) = task
   class_name = CLASS_NAMES[class_index]
   frames = render_video(
       class_name, video_rng(seed, split, class_index, index), size, fps,
-      appearance_pool(seed, pool_size, size) if pool_size else None)
+      appearance_pool(seed, pool_size, size) if pool_size else None, vary)
   path = os.path.join(output_dir, split, class_name,
                       f'{class_name}_{index:04d}.mp4')
   write_mp4(path, frames, fps)
@@ -548,8 +658,8 @@ def make_toy_dataset(output_dir: str,
                      size: int = 128,
                      fps: int = 25,
                      num_workers: Optional[int] = None,
-                     num_appearances: int = DEFAULT_NUM_APPEARANCES
-                     ) -> Dict[str, object]:
+                     num_appearances: int = DEFAULT_NUM_APPEARANCES,
+                     vary: bool = False) -> Dict[str, object]:
   """Writes the motion-class video dataset to `output_dir`.
 
   Files already in the tree are overwritten but never deleted, so reuse an
@@ -566,6 +676,8 @@ def make_toy_dataset(output_dir: str,
       With 1, everything runs in the calling process.
     num_appearances: size of the appearance pool shared by all classes (see
       `appearance_pool`); 0 gives every video its own appearance.
+    vary: give every video its own colours and object scale on top of the
+      pool's appearance (`vary_appearance`; the paper's Table 4 shortcut).
 
   Returns:
     A dict with 'classes' (names in label order), 'descriptions' (one per
@@ -582,7 +694,7 @@ def make_toy_dataset(output_dir: str,
     f.write('\n')
 
   tasks = [(output_dir, seed, split, class_index, index, size, fps,
-            num_appearances)
+            num_appearances, vary)
            for split in SPLITS
            for class_index in range(len(CLASS_NAMES))
            for index in range(counts[split])]
