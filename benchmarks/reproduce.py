@@ -43,6 +43,7 @@ from benchmarks import run_keys
 from benchmarks import verdicts
 from cvrl_tf import demo
 
+
 def summarize(per_seed: Dict[str, List[Dict[str, float]]],
               seeds: Sequence[int]) -> Dict[str, Dict[str, object]]:
   """Mean and standard deviation over seeds of linear top-1 and kNN R@1.
@@ -58,14 +59,14 @@ def summarize(per_seed: Dict[str, List[Dict[str, float]]],
     deviation (0 for one seed).
   """
   summary = {}
-  for name, runs in per_seed.items():
+  for name, seed_metrics in per_seed.items():
     entry = {}
     for key, metric in (('linear_top1', 'top1'), ('knn_r1', 'recall@1')):
-      values = [run[metric] for run in runs]
+      values = [m[metric] for m in seed_metrics]
       entry[f'{key}_mean'] = statistics.fmean(values)
       entry[f'{key}_std'] = statistics.stdev(values) if len(values) > 1 else 0.0
     entry['seeds'] = list(seeds)
-    entry['per_seed'] = runs
+    entry['per_seed'] = seed_metrics
     summary[name] = entry
   return summary
 

@@ -304,16 +304,13 @@ class Timer:
     return {'wall_seconds': 0.0, 'cpu_seconds': 0.0}
 
 
-def finished_metrics(work_dir: str, paths: demo.DemoPaths, setting: Setting,
-                     budget: Budget, seed: int) -> Optional[Dict[str, float]]:
-  """The metrics of a finished run of this definition, or None."""
+def claimed_run_dir(paths: demo.DemoPaths, setting: Setting, budget: Budget,
+                    seed: int, work_dir: str) -> str:
+  """The run's keyed folder, claimed for its definition (`run_keys`)."""
   definition = run_definition(paths, setting, budget, seed)
-  metrics_path = os.path.join(run_dir_of(work_dir, definition),
-                              'metrics.json')
-  if not tf.io.gfile.exists(metrics_path):
-    return None
-  run_keys.claim_run_dir(os.path.dirname(metrics_path), definition)
-  return read_json(metrics_path)
+  run_dir = run_dir_of(work_dir, definition)
+  run_keys.claim_run_dir(run_dir, definition)
+  return run_dir
 
 
 def evaluate_setting(paths: demo.DemoPaths, setting: Setting, budget: Budget,
@@ -323,9 +320,7 @@ def evaluate_setting(paths: demo.DemoPaths, setting: Setting, budget: Budget,
   The metrics also hold the run's wall and CPU seconds (training and
   evaluation, summed over interrupted attempts).
   """
-  definition = run_definition(paths, setting, budget, seed)
-  run_dir = run_dir_of(work_dir, definition)
-  run_keys.claim_run_dir(run_dir, definition)
+  run_dir = claimed_run_dir(paths, setting, budget, seed, work_dir)
   metrics_path = os.path.join(run_dir, 'metrics.json')
   if tf.io.gfile.exists(metrics_path):
     return read_json(metrics_path)
@@ -347,9 +342,7 @@ def single_frame_probe(paths: demo.DemoPaths, setting: Setting,
   it moves: this measures how much of the class one frame's appearance
   gives away to each encoder. The run must have finished (`evaluate_setting`).
   """
-  definition = run_definition(paths, setting, budget, seed)
-  run_dir = run_dir_of(work_dir, definition)
-  run_keys.claim_run_dir(run_dir, definition)
+  run_dir = claimed_run_dir(paths, setting, budget, seed, work_dir)
   metrics_path = os.path.join(run_dir, 'single_frame_metrics.json')
   if tf.io.gfile.exists(metrics_path):
     return read_json(metrics_path)
