@@ -1,8 +1,9 @@
 r"""Table 1 and Table 4 of the CVRL paper at CPU scale, on the toy benchmark.
 
-Every setting trains the toy encoder (`experiments/cvrl_pretrain_toy.yaml`)
-with the same budget, for several seeds, then evaluates its frozen backbone
-with the fast linear probe and kNN retrieval of `cvrl_tf.evaluation`:
+Every setting trains the toy encoder
+(`cvrl_tf/configs/experiments/cvrl_pretrain_toy.yaml`) with the same budget,
+for several seeds, then evaluates its frozen backbone with the fast linear
+probe and kNN retrieval of `cvrl_tf.evaluation`:
 
   cvrl             TA + SA + TC: CVRL as proposed
   ta               temporal augmentation only (no spatial augmentation)

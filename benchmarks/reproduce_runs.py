@@ -16,9 +16,10 @@ from typing import Dict, Optional, Sequence
 import tensorflow as tf
 
 from benchmarks import run_keys
-from cvrl_tf import config_validation
 from cvrl_tf import demo
-from cvrl_tf import train as trainer_lib
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf import train
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.data_prep import toy_videos
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import inflation
@@ -187,12 +188,13 @@ def training_params(paths: demo.DemoPaths, setting: Setting, budget: Budget,
 def run_definition(paths: demo.DemoPaths, setting: Setting, budget: Budget,
                    seed: int) -> Dict[str, object]:
   """Everything that defines one run's result, as plain JSON data."""
-  train = training_params(paths, setting, budget, seed)
+  training = training_params(paths, setting, budget, seed)
   evaluation = demo.pretrain_params(paths, budget.train_steps)
   return {
       'setting': dataclasses.asdict(setting), 'seed': seed,
       'data': toy_data_definition(budget),
-      'train': run_keys.without_paths(train.as_dict()) if train else None,
+      'train': (run_keys.without_paths(training.as_dict()) if training
+                else None),
       'evaluation': run_keys.without_paths(
           demo.eval_data(evaluation, '').as_dict()),
   }
@@ -217,7 +219,7 @@ def checkpoint_step(train_dir: str) -> int:
 
 def train_until(params, train_dir: str, steps: int) -> None:
   """Trains (resuming from `train_dir`) to `steps`, or raises if stopped."""
-  trainer_lib.run(params, 'train', train_dir)
+  train.run(params, 'train', train_dir)
   reached = checkpoint_step(train_dir)
   if reached < steps:
     raise TrainingInterrupted(
