@@ -317,6 +317,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                  curve_only=args.curve_only)
   except run_keys.DefinitionMismatchError as e:
     sys.exit(f'error: {e}')
+  except runs.TrainingInterrupted as e:
+    sys.exit(f'stopped: {e} Run the same command to resume.')
   if args.curve_only:
     print(f"Budget: {result['chosen_train_steps']} steps; curve in "
           f'{args.output_dir}.')

@@ -181,8 +181,13 @@ def training_params(paths: demo.DemoPaths, setting: Setting, budget: Budget,
   if setting.kind == 'random':
     return None
   if setting.kind == 'supervised':
-    return supervised_params(paths, budget.train_steps, seed)
-  return contrastive_params(paths, setting, budget.train_steps, seed)
+    params = supervised_params(paths, budget.train_steps, seed)
+  else:
+    params = contrastive_params(paths, setting, budget.train_steps, seed)
+  # A checkpoint every loop: a run killed without warning loses one loop.
+  params.override({'trainer': {
+      'checkpoint_interval': params.trainer.steps_per_loop}}, is_strict=True)
+  return params
 
 
 def run_definition(paths: demo.DemoPaths, setting: Setting, budget: Budget,

@@ -117,7 +117,10 @@ def test_run_folder_is_keyed_by_budget_data_seed_and_config():
   moved = runs.run_definition(demo.DemoPaths('/elsewhere'),
                               runs.SETTINGS['cvrl'], runs.QUICK, 0)
   assert runs.run_dir_of(work_dir, moved) == base
-  assert _definition(2)['train']['trainer']['train_steps'] == 2
+  trainer = _definition(2)['train']['trainer']
+  assert trainer['train_steps'] == 2
+  # Every loop is checkpointed, so a killed run loses at most one loop.
+  assert trainer['checkpoint_interval'] == trainer['steps_per_loop']
 
 
 def test_run_folder_of_another_definition_is_refused(tmp_path):
