@@ -76,7 +76,7 @@ class Budget:
       rescaled to them, `demo.pretrain_params`).
     seeds: the seeds of every setting.
     vary_appearance: the toy variant in which every video has its own
-      colours and object scale (`toy_videos.vary_appearance`), the shortcut
+      colours and object scale (`toy_appearance.vary_appearance`), the shortcut
       that spatial augmentation blocks; False: the demo's toy.
   """
   train_per_class: int = 50
