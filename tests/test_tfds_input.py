@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from cvrl_tf import config_validation
 from cvrl_tf.configs import data as data_cfg
@@ -12,33 +11,21 @@ from cvrl_tf.data_prep import video_decoding
 from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import tfds_input
 from cvrl_tf.dataloaders import video_input
+from tfds_mock import jpegs
+from tfds_mock import mock_examples
+from tfds_mock import mock_ucf101
+from tfds_mock import NUM_VIDEOS
+from tfds_mock import serve
+from tfds_mock import UCF101
 import tiny_experiments
 
-UCF101 = 'ucf101/ucf101_1_256'
-NUM_VIDEOS = 4
 SHAPE = dict(feature_shape=[4, 32, 32, 3], temporal_stride=2,
              global_batch_size=2, min_image_size=36, seed=1, num_classes=101)
-
-
-def mock_ucf101(**kwargs):
-  """Random ucf101 videos: 5 to 49 frames of 256 x 256, labels in [0, 101)."""
-  kwargs.setdefault('num_examples', NUM_VIDEOS)
-  return tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE,
-                                **kwargs)
 
 
 def tfds_config(**overrides):
   return data_cfg.DataConfig(
       **{'tfds_name': UCF101, 'tfds_split': 'train', **SHAPE, **overrides})
-
-
-def mock_examples(split='train'):
-  """The mock's examples: (tfds_id, label, JPEG frames) each."""
-  dataset = tfds.builder(UCF101).as_dataset(
-      split=split, decoders={'video': tfds.decode.SkipDecoding()},
-      read_config=tfds.ReadConfig(add_tfds_id=True))
-  return [(x['tfds_id'].decode(), int(x['label']), list(x['video']))
-          for x in dataset.as_numpy_iterator()]
 
 
 @pytest.fixture(scope='module')
@@ -146,38 +133,10 @@ def test_shards_per_input_pipeline():
                        for i in (0, 2, 4, 6)]
 
 
-def _jpegs(count, seed=0):
-  rng = np.random.default_rng(seed)
-  return [tf.io.encode_jpeg(rng.integers(0, 256, (32, 32, 3), np.uint8))
-          .numpy() for _ in range(count)]
-
-
-def serve(videos):
-  """A stand-in for TFDS's split reader holding `videos` ((frames, label)).
-
-  For `mock_data(as_dataset_fn=...)`: examples as TFDS gives them with the
-  frames undecoded and `add_tfds_id`, without generating random videos on
-  every read as the default mock does.
-  """
-
-  def as_dataset(self, split, decoders=None, read_config=None, **kwargs):
-    del self, decoders, read_config, kwargs
-    return tf.data.Dataset.from_generator(
-        lambda: ({'video': np.array(frames, object), 'label': label,
-                  'tfds_id': f'ucf101-{split}.tfrecord-00000-of-00001__{i}'}
-                 for i, (frames, label) in enumerate(videos)),
-        output_signature={
-            'video': tf.TensorSpec([None], tf.string),
-            'label': tf.TensorSpec([], tf.int64),
-            'tfds_id': tf.TensorSpec([], tf.string)})
-
-  return as_dataset
-
-
 # Good, no frames, a PNG frame, a label outside [0, 5), good.
 _PNG = tf.io.encode_png(np.zeros((32, 32, 3), np.uint8)).numpy()
-_BAD_VIDEOS = [(_jpegs(6), 1), ([], 2), (_jpegs(2) + [_PNG] + _jpegs(3), 3),
-               (_jpegs(6), 7), (_jpegs(6, seed=1), 4)]
+_BAD_VIDEOS = [(jpegs(6), 1), ([], 2), (jpegs(2) + [_PNG] + jpegs(3), 3),
+               (jpegs(6), 7), (jpegs(6, seed=1), 4)]
 
 
 def test_bad_videos_stop_the_input_naming_the_split_and_video():
@@ -240,6 +199,8 @@ def _validate(**data):
     ({'tfds_name': 'ucf101/ucf101_9', 'tfds_split': 'train'},
      "task.train_data.tfds_name 'ucf101/ucf101_9' is not a TFDS dataset"),
     ({'tfds_name': UCF101}, 'task.train_data.tfds_split is empty'),
+    ({'tfds_name': UCF101, 'tfds_split': 'train', 'tfds_as_supervised': True},
+     'task.train_data.tfds_as_supervised must be false'),
     ({'tfds_name': 'mnist', 'tfds_split': 'train'},
      "task.train_data.tfds_name 'mnist' has no JPEG-encoded video feature"),
     ({'tfds_name': UCF101, 'tfds_split': 'train', 'num_classes': 50},

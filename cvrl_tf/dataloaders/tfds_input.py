@@ -88,6 +88,15 @@ def check_source(params: data_cfg.DataConfig) -> None:
   if not params.tfds_split:
     raise SourceError(f'tfds_split is empty: name the split of '
                       f'{params.tfds_name} to read (e.g. train or test).')
+  if params.tfds_as_supervised:
+    raise SourceError(
+        f'tfds_as_supervised must be false: the input reads the features '
+        f'{VIDEO_FEATURE!r} and {LABEL_FEATURE!r} by name.')
+  if params.tfds_skip_decoding_feature not in ('', VIDEO_FEATURE):
+    raise SourceError(
+        f'tfds_skip_decoding_feature must be empty or {VIDEO_FEATURE!r} '
+        f'(frames always stay encoded until the crop windows are decoded), '
+        f'got {params.tfds_skip_decoding_feature!r}.')
   dataset_builder = builder(params)
   _check_features(params, dataset_builder)
   try:
