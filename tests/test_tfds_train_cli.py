@@ -20,8 +20,9 @@ REPO = os.path.dirname(TESTS)
 
 
 def tfds_data(split, **overrides):
-  return tiny_experiments.tiny_data('', tfds_name=UCF101, tfds_split=split,
-                                    global_batch_size=4, **overrides)
+  return tiny_experiments.tiny_data(
+      '', **{'tfds_name': UCF101, 'tfds_split': split, 'global_batch_size': 4,
+             **overrides})
 
 
 def write_config(path, config):
