@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvrl_tf import config_validation
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
