@@ -16,6 +16,7 @@ from tfds_mock import mock_examples
 from tfds_mock import mock_ucf101
 from tfds_mock import NUM_VIDEOS
 from tfds_mock import serve
+from tfds_mock import TinyVideos
 from tfds_mock import UCF101
 import tiny_experiments
 
@@ -224,3 +225,25 @@ def test_config_errors_are_one_line(data, expected, tmp_path):
 def test_a_mocked_split_passes_validation():
   with mock_ucf101():
     _validate(input_path='', tfds_name=UCF101, tfds_split='train')
+
+
+def test_reads_a_built_dataset_from_its_data_dir(tmp_path):
+  """Real TFDS files, not the mock: what `tfds build` leaves in a DIR."""
+  TinyVideos(data_dir=str(tmp_path)).download_and_prepare()
+  config = dict(input_path='', tfds_name='tiny_videos', tfds_split='train',
+                tfds_data_dir=str(tmp_path), num_classes=3)
+  _validate(**config)
+  with pytest.raises(config_validation.ConfigError,
+                     match="task.train_data.tfds_split 'validation' of "
+                     'tiny_videos: '):
+    _validate(**dict(config, tfds_split='validation'))
+  ids, labels = video_input.read_ids_and_labels(tfds_config(**config))
+  assert ids == [f'tiny_videos-train.tfrecord-00000-of-00001__{i}'
+                 for i in range(5)]
+  batches = list(video_input.build_dataset(tfds_config(
+      **config, is_training=False, output_video_id=True, num_test_clips=2,
+      num_test_crops=1, drop_remainder=False)).as_numpy_iterator())
+  assert [v.decode() for features, _ in batches
+          for v in features['video_id']] == ids
+  assert [int(i) for _, label in batches for i in label.argmax(1)] == labels
+  assert batches[0][0]['image'].shape == (4, 4, 32, 32, 3)

@@ -49,3 +49,30 @@ def jpegs(count, seed=0):
   rng = np.random.default_rng(seed)
   return [tf.io.encode_jpeg(rng.integers(0, 256, (32, 32, 3), np.uint8))
           .numpy() for _ in range(count)]
+
+
+class TinyVideos(tfds.core.GeneratorBasedBuilder):
+  """A real TFDS video dataset built offline: 32 x 32 JPEG frames, 3 classes.
+
+  Split `train` has 5 videos of 6 to 10 frames, `test` 2.
+  """
+  VERSION = tfds.core.Version('1.0.0')
+
+  def _info(self):
+    return tfds.core.DatasetInfo(
+        builder=self, features=tfds.features.FeaturesDict({
+            'video': tfds.features.Video((None, 32, 32, 3),
+                                         encoding_format='jpeg'),
+            'label': tfds.features.ClassLabel(num_classes=3)}))
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {'train': self._generate_examples(5),
+            'test': self._generate_examples(2)}
+
+  def _generate_examples(self, num_videos):
+    rng = np.random.default_rng(num_videos)
+    for i in range(num_videos):
+      yield f'video{i}', {
+          'video': rng.integers(0, 256, (6 + i, 32, 32, 3), np.uint8),
+          'label': i % 3}
