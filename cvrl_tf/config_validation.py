@@ -15,6 +15,8 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 
+from cvrl_tf.configs import data as data_cfg
+
 
 class ConfigError(ValueError):
   """A mistake in the experiment config or flags."""
@@ -230,7 +232,7 @@ def _check_clip_shapes(name: str, data_config) -> None:
 
 
 def _check_augmentation(name: str, data_config) -> None:
-  """Crop area fractions lie in (0, 1] and aspect ratios are positive."""
+  """Crop ranges are valid and the per-view blur choice exists."""
   spatial = getattr(getattr(data_config, 'augmentation', None), 'spatial',
                     None)
   if spatial is None:
@@ -246,6 +248,11 @@ def _check_augmentation(name: str, data_config) -> None:
     raise ConfigError(
         f'{field}.crop_aspect_ratio_range must be [low, high] with '
         f'0 < low <= high, got {list(spatial.crop_aspect_ratio_range)}.')
+  choices = sorted(data_cfg.VIEW_BLUR_SOLARIZE)
+  if spatial.view_blur_solarize not in choices:
+    raise ConfigError(
+        f'{field}.view_blur_solarize must be one of {choices}, got '
+        f'{spatial.view_blur_solarize!r}.')
 
 
 def check_replicas(params, mode: str, num_replicas: int) -> None:

@@ -38,7 +38,18 @@ class SpatialAugmentation(hyperparams.Config):
       saturation 0.8 s, hue 0.2 s.
     grayscale_prob: probability of converting to grayscale.
     blur_prob: probability of Gaussian blur (sigma in [0.1, 2.0], kernel a
-      tenth of the crop size).
+      tenth of the crop size) of either view under 'symmetric'
+      `view_blur_solarize`.
+    view_blur_solarize: how blur and solarization (x -> 1 - x where
+      x >= 0.5) differ between the two views of a video:
+      'symmetric': both views are blurred with `blur_prob` and never
+        solarized (SimCLR's augmentation, as the CVRL paper describes it).
+      'asymmetric': the authors' release (Model Garden
+        `official/projects/video_ssl/dataloaders/video_ssl_input.py`, after
+        BYOL): view 1 is always blurred; view 2 is blurred with p=0.1 and
+        solarized with p=0.2, after the blur. `blur_prob` is unused.
+      Views are told apart by position: view 1 is the first of the pair
+      (rows :B of a [2B, ...] batch).
   """
   enabled: bool = True
   temporally_consistent: bool = True
@@ -49,6 +60,25 @@ class SpatialAugmentation(hyperparams.Config):
   color_jitter_strength: float = 1.0
   grayscale_prob: float = 0.2
   blur_prob: float = 0.5
+  view_blur_solarize: str = 'symmetric'
+
+
+# (blur, solarization) probabilities of view 1 and view 2 under each
+# `SpatialAugmentation.view_blur_solarize`; None is `blur_prob`.
+VIEW_BLUR_SOLARIZE = {
+    'symmetric': ((None, 0.0), (None, 0.0)),
+    # Model Garden video_ssl_input.py: `random_blur(image_1, ..., 1.0)`,
+    # `random_blur(image_2, ..., 0.1)`, `random_solarization(image_2)`
+    # (p=0.2 by default in video_ssl_preprocess_ops.py).
+    'asymmetric': ((1.0, 0.0), (0.1, 0.2)),
+}
+
+
+def view_blur_solarize_probs(spatial: SpatialAugmentation,
+                             view: int) -> Tuple[float, float]:
+  """(blur, solarization) probabilities of view `view` (0 or 1)."""
+  blur, solarize = VIEW_BLUR_SOLARIZE[spatial.view_blur_solarize][view]
+  return (spatial.blur_prob if blur is None else blur), solarize
 
 
 @dataclasses.dataclass

@@ -248,19 +248,22 @@ class Parser(parser.Parser):
     indices = temporal_sampling.sample_ssl_indices(
         tf.shape(frames)[0], self._num_steps, self._stride, sample_seed,
         self._temporal.enabled, self._temporal.interval_power)
-    augment = (spatial_augmentation.geometric_clip
-               if self._device_augmentation
-               else spatial_augmentation.augment_frames)
-    views = tuple(
-        augment(tf.gather(frames, indices[i]), view_seed, self._output_size,
-                self._spatial)
-        for i, view_seed in enumerate(view_seeds))
+    if self._device_augmentation:
+      augment = lambda clip, seed, view: spatial_augmentation.geometric_clip(
+          clip, seed, self._output_size, self._spatial)
+    else:
+      augment = lambda clip, seed, view: spatial_augmentation.augment_frames(
+          clip, seed, self._output_size, self._spatial, view=view)
+    views = tuple(augment(tf.gather(frames, indices[i]), view_seed, i)
+                  for i, view_seed in enumerate(view_seeds))
     if not self._device_augmentation:
       views = self._normalize(views)
     features, label = self._outputs(views, decoded)
     if self._device_augmentation:
-      view_params = [spatial_augmentation.sample_photometric_params(
-          view_seed, self._spatial) for view_seed in view_seeds]
+      view_params = [
+          spatial_augmentation.sample_photometric_params(
+              view_seed, self._spatial, view=i)
+          for i, view_seed in enumerate(view_seeds)]
       features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
           lambda *p: tf.stack(p), *view_params)
     return features, label

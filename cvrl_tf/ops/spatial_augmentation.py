@@ -5,7 +5,7 @@ from the first frame's JPEG header and only that window of every frame is
 decoded (`tf.io.decode_and_crop_jpeg`), then the whole [T, h, w, 3] crop is
 resized in one call. Frames are never decoded in full on this path.
 
-Colour distortion and blur follow on the resized clip, with the CPU
+Colour distortion, blur and solarization follow on the resized clip, with the CPU
 implementations of `color_ops`, or are left to the accelerator
 (`cvrl_tf.ops.device_augmentation`), which applies them with the parameters
 `sample_photometric_params` draws from the same seed. The clips it receives
@@ -172,21 +172,24 @@ def _flip_left_right(frames: tf.Tensor) -> tf.Tensor:
 
 
 def sample_photometric_params(seed: tf.Tensor,
-                              params: data_cfg.SpatialAugmentation
-                             ) -> color_ops.Params:
-  """Colour, grayscale and blur parameters of a clip augmented with `seed`.
+                              params: data_cfg.SpatialAugmentation,
+                              view: int = 0) -> color_ops.Params:
+  """Colour, grayscale, blur and solarization parameters of a clip.
 
   Args:
     seed: [2] integer stateless seed, as given to `augment_clip`.
     params: spatial augmentation config.
+    view: 0 or 1, which view of an SSL pair the clip is; it sets the blur
+      and solarization probabilities (`params.view_blur_solarize`).
 
   Returns:
     See `color_ops.sample_photometric_params`.
   """
   photometric_seed = tf.random.experimental.stateless_split(seed, 3)[2]
+  blur_prob, solarize_prob = data_cfg.view_blur_solarize_probs(params, view)
   return color_ops.sample_photometric_params(
       photometric_seed, params.color_jitter_prob, params.color_jitter_strength,
-      params.grayscale_prob, params.blur_prob)
+      params.grayscale_prob, blur_prob, solarize_prob)
 
 
 def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
@@ -241,7 +244,7 @@ def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
 
 def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
                      kernel_size: int) -> tf.Tensor:
-  """Host colour distortion and blur of a resized clip.
+  """Host colour distortion, blur and solarization of a resized clip.
 
   Args:
     frames: float32 [N, H, W, 3] in [0, 255], not yet scaled to [0, 1].
@@ -253,17 +256,18 @@ def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
   """
   # The scaling to [0, 1] joins the first colour operation's loop.
   frames = color_ops_cpu.distort_colors_cpu(frames, params, 1.0 / 255.0)
-  return color_ops.blur(frames, params, kernel_size, cpu=True)
+  frames = color_ops.blur(frames, params, kernel_size, cpu=True)
+  return color_ops.maybe_solarize(frames, params)
 
 
 def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
                  output_size: Tuple[int, int],
                  params: data_cfg.SpatialAugmentation,
-                 photometric: bool = True) -> tf.Tensor:
+                 photometric: bool = True, view: int = 0) -> tf.Tensor:
   """Decodes and augments a clip with one set of random parameters.
 
-  RandomResizedCrop, horizontal flip, colour jitter, grayscale and Gaussian
-  blur, in SimCLR's order. With `params.enabled` False the clip is only
+  RandomResizedCrop, horizontal flip, colour jitter, grayscale, Gaussian
+  blur and solarization, in SimCLR's (BYOL's) order. With `params.enabled` False the clip is only
   resized (short side to the output size) and centre-cropped.
 
   Args:
@@ -271,8 +275,9 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     seed: [2] integer stateless seed.
     output_size: (height, width) of the output frames.
     params: spatial augmentation config; `temporally_consistent` is ignored.
-    photometric: apply colour distortion and blur; when False the clip is
-      only cropped, flipped and resized (supervised training).
+    photometric: apply colour distortion, blur and solarization; when False
+      the clip is only cropped, flipped and resized (supervised training).
+    view: see `sample_photometric_params`.
 
   Returns:
     float32 [N, height, width, 3] in [0, 1].
@@ -285,14 +290,14 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
   if not photometric:
     return resize(frames, output_size)
   return photometric_clip(resize_to_255(frames, output_size),
-                          sample_photometric_params(seed, params),
+                          sample_photometric_params(seed, params, view),
                           gaussian_blur.gaussian_kernel_size(out_h))
 
 
 def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
                    output_size: Tuple[int, int],
                    params: data_cfg.SpatialAugmentation,
-                   photometric: bool = True) -> tf.Tensor:
+                   photometric: bool = True, view: int = 0) -> tf.Tensor:
   """Spatially augments a clip, consistently or frame by frame.
 
   Args:
@@ -302,16 +307,18 @@ def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
     params: spatial augmentation config; with `temporally_consistent` False
       every frame gets its own random parameters.
     photometric: see `augment_clip`.
+    view: see `sample_photometric_params`.
 
   Returns:
     float32 [T, height, width, 3] in [0, 1].
   """
   if params.temporally_consistent or not params.enabled:
-    return augment_clip(encoded, seed, output_size, params, photometric)
+    return augment_clip(encoded, seed, output_size, params, photometric,
+                        view)
   num_frames = tf.shape(encoded)[0]
   frame_seeds = tf.random.experimental.stateless_split(seed, num_frames)
   return tf.map_fn(
       lambda args: augment_clip(args[0][tf.newaxis], args[1], output_size,
-                                params, photometric)[0],
+                                params, photometric, view)[0],
       (encoded, frame_seeds),
       fn_output_signature=tf.TensorSpec([*output_size, 3], tf.float32))
