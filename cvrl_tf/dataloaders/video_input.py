@@ -28,7 +28,8 @@ batching and `PostBatchProcessor`:
                        `device_augmentation.PARAMS_KEY`, same row order)
   supervised training  image [B, T, H, W, 3]
   evaluation           image [B * clips * crops, T, H, W, 3]
-Labels stay [B, num_classes] (one-hot) or [B, L]. Images are float in [0, 1]
+Labels are [B, num_classes] (one-hot) or [B, 1] class indices (a video's
+first label, -1 if it has none; static, as TPU input must be). Images are float in [0, 1]
 ([-1, 1] with `zero_centering_image`) cast to `dtype`, except the uint8
 views of device augmentation, which `device_augmentation.augment_views`
 maps to that range in the train step.
@@ -226,7 +227,12 @@ class Parser(parser.Parser):
       features['video_id'] = decoded['video_id']
     if record_checks.SKIPPED_KEY in decoded:
       features[record_checks.SKIPPED_KEY] = decoded[record_checks.SKIPPED_KEY]
-    label = mg_video_input.process_label(decoded['label'], self._one_hot,
+    label = decoded['label']
+    if not self._one_hot:
+      # A static [1]: the first class index, or -1 for an unlabelled video.
+      label = tf.reshape(
+          tf.concat([label, tf.constant([-1], label.dtype)], 0)[:1], [1])
+    label = mg_video_input.process_label(label, self._one_hot,
                                          self._num_classes, self._label_dtype)
     return features, label
 
