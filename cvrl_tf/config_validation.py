@@ -232,7 +232,7 @@ def _check_clip_shapes(name: str, data_config) -> None:
 
 
 def _check_augmentation(name: str, data_config) -> None:
-  """Crop ranges are valid and the per-view blur choice exists."""
+  """Crop ranges are valid and the named choices exist."""
   spatial = getattr(getattr(data_config, 'augmentation', None), 'spatial',
                     None)
   if spatial is None:
@@ -248,11 +248,11 @@ def _check_augmentation(name: str, data_config) -> None:
     raise ConfigError(
         f'{field}.crop_aspect_ratio_range must be [low, high] with '
         f'0 < low <= high, got {list(spatial.crop_aspect_ratio_range)}.')
-  choices = sorted(data_cfg.VIEW_BLUR_SOLARIZE)
-  if spatial.view_blur_solarize not in choices:
-    raise ConfigError(
-        f'{field}.view_blur_solarize must be one of {choices}, got '
-        f'{spatial.view_blur_solarize!r}.')
+  for key, choices in (('crop_sampler', data_cfg.CROP_SAMPLERS),
+                       ('view_blur_solarize', data_cfg.VIEW_BLUR_SOLARIZE)):
+    if getattr(spatial, key) not in choices:
+      raise ConfigError(f'{field}.{key} must be one of {sorted(choices)}, '
+                        f'got {getattr(spatial, key)!r}.')
 
 
 def check_replicas(params, mode: str, num_replicas: int) -> None:

@@ -22,6 +22,10 @@ class TemporalAugmentation(hyperparams.Config):
   interval_power: float = 1.0
 
 
+# `SpatialAugmentation.crop_sampler` choices.
+CROP_SAMPLERS = ('inception', 'sample_distorted_bounding_box')
+
+
 @dataclasses.dataclass
 class SpatialAugmentation(hyperparams.Config):
   """Spatial augmentation of each view (CVRL sec. 3.4).
@@ -32,6 +36,13 @@ class SpatialAugmentation(hyperparams.Config):
       paper's method); when False every frame gets fresh parameters.
     crop_area_range: RandomResizedCrop area fraction.
     crop_aspect_ratio_range: RandomResizedCrop aspect ratio (width / height).
+    crop_sampler: how a crop window is drawn within those ranges:
+      'inception': area uniform and aspect ratio log-uniform, as
+        torchvision's RandomResizedCrop (10 attempts, then a centred crop);
+      'sample_distorted_bounding_box': `tf.image`'s sampler, which Model
+        Garden's `preprocess_ops_3d.random_crop_resize` uses in the
+        authors' release: aspect ratio uniform, crop height uniform, so
+        small areas are likelier (100 attempts, then the whole frame).
     flip: random horizontal flip with probability 0.5.
     color_jitter_prob: probability of colour jitter.
     color_jitter_strength: SimCLR strength s: brightness, contrast and
@@ -55,6 +66,7 @@ class SpatialAugmentation(hyperparams.Config):
   temporally_consistent: bool = True
   crop_area_range: Tuple[float, float] = (0.3, 1.0)
   crop_aspect_ratio_range: Tuple[float, float] = (0.5, 2.0)
+  crop_sampler: str = 'inception'
   flip: bool = True
   color_jitter_prob: float = 0.8
   color_jitter_strength: float = 1.0

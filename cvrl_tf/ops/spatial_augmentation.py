@@ -69,6 +69,41 @@ def random_crop_window(image_size: tf.Tensor, seed: tf.Tensor,
   return tf.cast(tf.concat([offset, [crop_h, crop_w]], 0), tf.int32)
 
 
+def bounding_box_crop_window(image_size: tf.Tensor, seed: tf.Tensor,
+                             area_range: Sequence[float] = (0.3, 1.0),
+                             aspect_ratio_range: Sequence[float] = (0.5, 2.0)
+                            ) -> tf.Tensor:
+  """Samples a crop window as `tf.image.sample_distorted_bounding_box`.
+
+  Model Garden's `preprocess_ops_3d.random_crop_resize` (and SimCLR's
+  crop): up to 100 candidates with the aspect ratio uniform in
+  `aspect_ratio_range` and the crop height uniform over the integers that
+  keep the area in `area_range`, so small areas are likelier than under
+  `random_crop_window`; the whole image if none fits.
+
+  Args:
+    image_size: int32 [2] (height, width).
+    seed: [2] integer stateless seed.
+    area_range: crop area as a fraction of the image area.
+    aspect_ratio_range: crop width / height.
+
+  Returns:
+    int32 [4] window (y, x, crop_height, crop_width).
+  """
+  begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      tf.concat([tf.cast(image_size, tf.int32), [3]], 0),
+      bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+      min_object_covered=0.1, aspect_ratio_range=aspect_ratio_range,
+      area_range=area_range, max_attempts=100,
+      use_image_if_no_bounding_boxes=True)
+  return tf.concat([begin[:2], size[:2]], 0)
+
+
+# The window function of each `SpatialAugmentation.crop_sampler`.
+CROP_WINDOW_FNS = dict(zip(data_cfg.CROP_SAMPLERS,
+                           (random_crop_window, bounding_box_crop_window)))
+
+
 def _centered_size(height: tf.Tensor, width: tf.Tensor,
                    aspect_ratio: tf.Tensor) -> tf.Tensor:
   """Float [2] size of the largest window with width / height `aspect_ratio`."""
@@ -211,8 +246,8 @@ def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
       tf.random.experimental.stateless_split(seed, 3)[:2])
   # Ratios are relative to the output's shape, as Model Garden does.
   aspect_range = [r * out_w / out_h for r in params.crop_aspect_ratio_range]
-  window = random_crop_window(jpeg_size(encoded[0]), crop_seed,
-                              params.crop_area_range, aspect_range)
+  window = CROP_WINDOW_FNS[params.crop_sampler](
+      jpeg_size(encoded[0]), crop_seed, params.crop_area_range, aspect_range)
   frames = decode_crop(encoded, window)
   if params.flip:
     # Mirroring commutes with bilinear resizing and is cheaper on the uint8
