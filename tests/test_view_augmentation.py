@@ -7,6 +7,8 @@ import tensorflow as tf
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
 from cvrl_tf.ops import spatial_augmentation
+from test_device_augmentation import PARAMS_SIGNATURE
+from test_spatial_augmentation import crop_windows
 
 NUM_DRAWS = 2000
 
@@ -20,12 +22,7 @@ def _draws(spatial, view, n=NUM_DRAWS):
   """Photometric parameters of `n` clips of view `view`: dict of [n]."""
   fn = tf.function(lambda seeds: tf.map_fn(
       lambda s: spatial_augmentation.sample_photometric_params(
-          s, spatial, view), seeds,
-      fn_output_signature={
-          'jitter': tf.bool, 'grayscale': tf.bool, 'blur': tf.bool,
-          'solarize': tf.bool, 'sigma': tf.float32, 'brightness': tf.float32,
-          'contrast': tf.float32, 'saturation': tf.float32, 'hue': tf.float32,
-          'order': tf.int32}))
+          s, spatial, view), seeds, fn_output_signature=PARAMS_SIGNATURE))
   return {key: value.numpy() for key, value in fn(_seeds(n)).items()}
 
 
@@ -81,10 +78,7 @@ def test_crop_samplers_are_the_configurable_ones():
 
 
 def test_bounding_box_windows_within_image_and_ranges():
-  windows = tf.function(lambda seeds: tf.map_fn(
-      lambda s: spatial_augmentation.bounding_box_crop_window(
-          tf.constant([48, 64]), s, (0.3, 1.0), (0.5, 2.0)),
-      seeds, fn_output_signature=tf.int32))(_seeds(1000)).numpy()
+  windows = crop_windows(spatial_augmentation.bounding_box_crop_window, 1000)
   y, x, h, w = windows.T
   assert np.all((y >= 0) & (x >= 0) & (y + h <= 48) & (x + w <= 64))
   area = h * w / (48 * 64)

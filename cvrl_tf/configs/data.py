@@ -54,7 +54,9 @@ class SpatialAugmentation(hyperparams.Config):
     view_blur_solarize: how blur and solarization (x -> 1 - x where
       x >= 0.5) differ between the two views of a video:
       'symmetric': both views are blurred with `blur_prob` and never
-        solarized (SimCLR's augmentation, as the CVRL paper describes it).
+        solarized (SimCLR's; the paper lists RandomResizedCrop,
+        RandomFlip, ColorJitter and GaussianBlur, sec. 3.4, without
+        probabilities or solarization).
       'asymmetric': the authors' release (Model Garden
         `official/projects/video_ssl/dataloaders/video_ssl_input.py`, after
         BYOL): view 1 is always blurred; view 2 is blurred with p=0.1 and

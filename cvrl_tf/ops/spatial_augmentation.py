@@ -79,16 +79,8 @@ def bounding_box_crop_window(image_size: tf.Tensor, seed: tf.Tensor,
   crop): up to 100 candidates with the aspect ratio uniform in
   `aspect_ratio_range` and the crop height uniform over the integers that
   keep the area in `area_range`, so small areas are likelier than under
-  `random_crop_window`; the whole image if none fits.
-
-  Args:
-    image_size: int32 [2] (height, width).
-    seed: [2] integer stateless seed.
-    area_range: crop area as a fraction of the image area.
-    aspect_ratio_range: crop width / height.
-
-  Returns:
-    int32 [4] window (y, x, crop_height, crop_width).
+  `random_crop_window`; the whole image if none fits. Arguments and result
+  as `random_crop_window`'s.
   """
   begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
       tf.concat([tf.cast(image_size, tf.int32), [3]], 0),
