@@ -1,8 +1,8 @@
 """TPU readiness on CPU: XLA compiles the training steps of the paper YAMLs.
 
-Each case loads a YAML under experiments/ through the trainer's own config
-path (experiment factory + YAML + --params_override), shrinks only the
-shapes, and compiles one train step with `jit_compile=True` in bfloat16
+Each case loads a YAML of cvrl_tf/configs/experiments/ through the
+trainer's own config path (experiment factory + YAML + --params_override),
+shrinks only the shapes, and compiles one train step with `jit_compile=True` in bfloat16
 (float32 where the CPU lacks native bfloat16, with the reason printed).
 A new method adds its (experiment, YAML, overrides) case to `STEP_CASES`.
 """
@@ -15,8 +15,8 @@ import tensorflow as tf
 from official.core import task_factory
 
 import cvrl_tf.registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import EXPERIMENTS_DIR
 from cvrl_tf.ops import device_augmentation
-from test_experiment_yamls import EXPERIMENTS_DIR
 from test_experiment_yamls import experiment_for
 from toy_records import write_toy_records
 import xla_step
