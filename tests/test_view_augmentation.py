@@ -21,7 +21,7 @@ def _seeds(n):
 def _draws(spatial, view, n=NUM_DRAWS):
   """Photometric parameters of `n` clips of view `view`: dict of [n]."""
   fn = tf.function(lambda seeds: tf.map_fn(
-      lambda s: spatial_augmentation.sample_photometric_params(
+      lambda s: spatial_augmentation.clip_photometric_params(
           s, spatial, view), seeds, fn_output_signature=PARAMS_SIGNATURE))
   return {key: value.numpy() for key, value in fn(_seeds(n)).items()}
 
