@@ -68,6 +68,10 @@ def _message(params, mode):
     ('train', {'train_data': {'augmentation': {'spatial': {
         'crop_aspect_ratio_range': [-1.0, 2.0]}}}},
      'crop_aspect_ratio_range must be [low, high] with 0 < low <= high'),
+    ('train', {'train_data': {'augmentation': {'spatial': {
+        'view_blur_solarize': 'byol'}}}},
+     "task.train_data.augmentation.spatial.view_blur_solarize must be one of "
+     "['asymmetric', 'symmetric'], got 'byol'."),
 ])
 def test_impossible_shapes(records, mode, overrides, expected):
   assert expected in _message(_pretrain(records, **overrides), mode)

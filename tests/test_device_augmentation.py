@@ -39,34 +39,38 @@ def _data_params(**kwargs):
   return data_cfg.DataConfig(feature_shape=(2, *OUT, 3), **kwargs)
 
 
-@tf.function
-def _host_views(encoded, seeds):
-  params = data_cfg.SpatialAugmentation()
-  return tf.map_fn(
-      lambda s: spatial_augmentation.augment_frames(encoded, s, OUT, params),
-      seeds, fn_output_signature=tf.float32)
+def _host_views(encoded, seeds, params=None, view=0):
+  params = params or data_cfg.SpatialAugmentation()
+  return tf.function(lambda seeds: tf.map_fn(
+      lambda s: spatial_augmentation.augment_frames(encoded, s, OUT, params,
+                                                    view=view),
+      seeds, fn_output_signature=tf.float32))(seeds)
 
 
-def _device_inputs(encoded, seeds):
+PARAMS_SIGNATURE = {
+    'jitter': tf.bool, 'grayscale': tf.bool, 'blur': tf.bool,
+    'solarize': tf.bool, 'sigma': tf.float32, 'brightness': tf.float32,
+    'contrast': tf.float32, 'saturation': tf.float32, 'hue': tf.float32,
+    'order': tf.int32}
+
+
+def _device_inputs(encoded, seeds, params=None, view=0):
   """Host half of the device path: uint8 geometric views, their parameters."""
-  params = data_cfg.SpatialAugmentation()
+  params = params or data_cfg.SpatialAugmentation()
   views = tf.map_fn(
       lambda s: spatial_augmentation.geometric_clip(encoded, s, OUT, params),
       seeds, fn_output_signature=tf.uint8)
   photometric = tf.map_fn(
-      lambda s: spatial_augmentation.clip_photometric_params(s, params),
-      seeds, fn_output_signature={
-          'jitter': tf.bool, 'grayscale': tf.bool, 'blur': tf.bool,
-          'sigma': tf.float32, 'brightness': tf.float32,
-          'contrast': tf.float32, 'saturation': tf.float32,
-          'hue': tf.float32, 'order': tf.int32})
+      lambda s: spatial_augmentation.clip_photometric_params(
+          s, params, view), seeds, fn_output_signature=PARAMS_SIGNATURE)
   return views, photometric
 
 
-def _device_views(encoded, seeds, data_params):
+def _device_views(encoded, seeds, data_params, view=0):
   @tf.function
   def views_fn(encoded, seeds):
-    views, photometric = _device_inputs(encoded, seeds)
+    views, photometric = _device_inputs(
+        encoded, seeds, data_params.augmentation.spatial, view)
     return device_augmentation.augment_views(views, photometric, data_params)
   return views_fn(encoded, seeds)
 
@@ -92,18 +96,27 @@ def _assert_close_to_host(device, host):
   assert error.max() < 6 / 255
 
 
-def test_same_parameters_and_frames_give_the_host_outputs():
+@pytest.mark.parametrize('choice,view', [('symmetric', 0),
+                                         ('asymmetric', 0),
+                                         ('asymmetric', 1)])
+def test_same_parameters_and_frames_give_the_host_outputs(choice, view):
   encoded = _colourful_clip()
   seeds = _seeds(64)
-  views, photometric = _device_inputs(encoded, seeds)
+  data_params = _data_params()
+  data_params.augmentation.spatial.view_blur_solarize = choice
+  spatial = data_params.augmentation.spatial
+  views, photometric = _device_inputs(encoded, seeds, spatial, view)
   host = _host_photometric(views, photometric).numpy()
-  device = _device_views(encoded, seeds, _data_params()).numpy()
+  device = _device_views(encoded, seeds, data_params, view).numpy()
   # The host blur drops taps below float32 resolution; nothing else differs.
   np.testing.assert_allclose(device, host, atol=1e-5)
-  # The seeds cover every photometric branch.
-  for key in ('jitter', 'grayscale', 'blur'):
-    assert 0 < photometric[key].numpy().mean() < 1
-  _assert_close_to_host(device, _host_views(encoded, seeds))
+  # The seeds cover every photometric branch the view can take.
+  branches = {('asymmetric', 0): ('jitter', 'grayscale'),
+              ('asymmetric', 1): ('jitter', 'grayscale', 'blur', 'solarize')
+             }.get((choice, view), ('jitter', 'grayscale', 'blur'))
+  for key in branches:
+    assert 0 < photometric[key].numpy().mean() < 1, key
+  _assert_close_to_host(device, _host_views(encoded, seeds, spatial, view))
 
 
 def test_uint8_views_are_the_rounded_float_resize():

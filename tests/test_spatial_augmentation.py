@@ -54,11 +54,15 @@ def _full_crop_params(**kwargs):
   return data_cfg.SpatialAugmentation(**defaults)
 
 
+def crop_windows(window_fn, n):
+  """`n` windows of `window_fn` in a 48x64 image: int32 [n, 4]."""
+  return tf.function(lambda seeds: tf.map_fn(
+      lambda s: window_fn(tf.constant([48, 64]), s, (0.3, 1.0), (0.5, 2.0)),
+      seeds, fn_output_signature=tf.int32))(_seeds(n)).numpy()
+
+
 def test_crop_windows_within_image_and_ranges():
-  windows = tf.function(lambda seeds: tf.map_fn(
-      lambda s: spatial_augmentation.random_crop_window(
-          tf.constant([48, 64]), s, (0.3, 1.0), (0.5, 2.0)),
-      seeds, fn_output_signature=tf.int32))(_seeds(2000)).numpy()
+  windows = crop_windows(spatial_augmentation.random_crop_window, 2000)
   y, x, h, w = windows.T
   assert np.all((y >= 0) & (x >= 0) & (h >= 1) & (w >= 1))
   assert np.all((y + h <= 48) & (x + w <= 64))

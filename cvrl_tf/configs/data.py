@@ -22,6 +22,10 @@ class TemporalAugmentation(hyperparams.Config):
   interval_power: float = 1.0
 
 
+# `SpatialAugmentation.crop_sampler` choices.
+CROP_SAMPLERS = ('inception', 'sample_distorted_bounding_box')
+
+
 @dataclasses.dataclass
 class SpatialAugmentation(hyperparams.Config):
   """Spatial augmentation of each view (CVRL sec. 3.4).
@@ -32,23 +36,63 @@ class SpatialAugmentation(hyperparams.Config):
       paper's method); when False every frame gets fresh parameters.
     crop_area_range: RandomResizedCrop area fraction.
     crop_aspect_ratio_range: RandomResizedCrop aspect ratio (width / height).
+    crop_sampler: how a crop window is drawn within those ranges:
+      'inception': area uniform and aspect ratio log-uniform, as
+        torchvision's RandomResizedCrop (10 attempts, then a centred crop);
+      'sample_distorted_bounding_box': `tf.image`'s sampler, which Model
+        Garden's `preprocess_ops_3d.random_crop_resize` uses in the
+        authors' release: aspect ratio uniform, crop height uniform, so
+        small areas are likelier (100 attempts, then the whole frame).
     flip: random horizontal flip with probability 0.5.
     color_jitter_prob: probability of colour jitter.
     color_jitter_strength: SimCLR strength s: brightness, contrast and
       saturation 0.8 s, hue 0.2 s.
     grayscale_prob: probability of converting to grayscale.
     blur_prob: probability of Gaussian blur (sigma in [0.1, 2.0], kernel a
-      tenth of the crop size).
+      tenth of the crop size) of either view under 'symmetric'
+      `view_blur_solarize`.
+    view_blur_solarize: how blur and solarization (x -> 1 - x where
+      x >= 0.5) differ between the two views of a video:
+      'symmetric': both views are blurred with `blur_prob` and never
+        solarized (SimCLR's; the paper lists RandomResizedCrop,
+        RandomFlip, ColorJitter and GaussianBlur, sec. 3.4, without
+        probabilities or solarization).
+      'asymmetric': the authors' release (Model Garden
+        `official/projects/video_ssl/dataloaders/video_ssl_input.py`, after
+        BYOL): view 1 is always blurred; view 2 is blurred with p=0.1 and
+        solarized with p=0.2, after the blur. `blur_prob` is unused.
+      Views are told apart by position: view 1 is the first of the pair
+      (rows :B of a [2B, ...] batch).
   """
   enabled: bool = True
   temporally_consistent: bool = True
   crop_area_range: Tuple[float, float] = (0.3, 1.0)
   crop_aspect_ratio_range: Tuple[float, float] = (0.5, 2.0)
+  crop_sampler: str = 'inception'
   flip: bool = True
   color_jitter_prob: float = 0.8
   color_jitter_strength: float = 1.0
   grayscale_prob: float = 0.2
   blur_prob: float = 0.5
+  view_blur_solarize: str = 'symmetric'
+
+
+# (blur, solarization) probabilities of view 1 and view 2 under each
+# `SpatialAugmentation.view_blur_solarize`; None is `blur_prob`.
+VIEW_BLUR_SOLARIZE = {
+    'symmetric': ((None, 0.0), (None, 0.0)),
+    # Model Garden video_ssl_input.py: `random_blur(image_1, ..., 1.0)`,
+    # `random_blur(image_2, ..., 0.1)`, `random_solarization(image_2)`
+    # (p=0.2 by default in video_ssl_preprocess_ops.py).
+    'asymmetric': ((1.0, 0.0), (0.1, 0.2)),
+}
+
+
+def view_blur_solarize_probs(spatial: SpatialAugmentation,
+                             view: int) -> Tuple[float, float]:
+  """(blur, solarization) probabilities of view `view` (0 or 1)."""
+  blur, solarize = VIEW_BLUR_SOLARIZE[spatial.view_blur_solarize][view]
+  return (spatial.blur_prob if blur is None else blur), solarize
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 
+from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.dataloaders import tfds_input
 
 
@@ -242,7 +243,7 @@ def _check_clip_shapes(name: str, data_config) -> None:
 
 
 def _check_augmentation(name: str, data_config) -> None:
-  """Crop area fractions lie in (0, 1] and aspect ratios are positive."""
+  """Crop ranges are valid and the named choices exist."""
   spatial = getattr(getattr(data_config, 'augmentation', None), 'spatial',
                     None)
   if spatial is None:
@@ -258,6 +259,11 @@ def _check_augmentation(name: str, data_config) -> None:
     raise ConfigError(
         f'{field}.crop_aspect_ratio_range must be [low, high] with '
         f'0 < low <= high, got {list(spatial.crop_aspect_ratio_range)}.')
+  for key, choices in (('crop_sampler', data_cfg.CROP_SAMPLERS),
+                       ('view_blur_solarize', data_cfg.VIEW_BLUR_SOLARIZE)):
+    if getattr(spatial, key) not in choices:
+      raise ConfigError(f'{field}.{key} must be one of {sorted(choices)}, '
+                        f'got {getattr(spatial, key)!r}.')
 
 
 def check_replicas(params, mode: str, num_replicas: int) -> None:

@@ -29,7 +29,8 @@ batching and `PostBatchProcessor`:
                        `device_augmentation.PARAMS_KEY`, same row order)
   supervised training  image [B, T, H, W, 3]
   evaluation           image [B * clips * crops, T, H, W, 3]
-Labels stay [B, num_classes] (one-hot) or [B, L]. Images are float in [0, 1]
+Labels are [B, num_classes] (one-hot) or [B, 1] class indices (a video's
+first label, -1 if it has none; static, as TPU input must be). Images are float in [0, 1]
 ([-1, 1] with `zero_centering_image`) cast to `dtype`, except the uint8
 views of device augmentation, which `device_augmentation.augment_views`
 maps to that range in the train step.
@@ -230,7 +231,12 @@ class Parser(parser.Parser):
       features['video_id'] = decoded['video_id']
     if record_checks.SKIPPED_KEY in decoded:
       features[record_checks.SKIPPED_KEY] = decoded[record_checks.SKIPPED_KEY]
-    label = mg_video_input.process_label(decoded['label'], self._one_hot,
+    label = decoded['label']
+    if not self._one_hot:
+      # A static [1]: the first class index, or -1 for an unlabelled video.
+      label = tf.reshape(
+          tf.concat([label, tf.constant([-1], label.dtype)], 0)[:1], [1])
+    label = mg_video_input.process_label(label, self._one_hot,
                                          self._num_classes, self._label_dtype)
     return features, label
 
@@ -252,19 +258,22 @@ class Parser(parser.Parser):
     indices = temporal_sampling.sample_ssl_indices(
         tf.shape(frames)[0], self._num_steps, self._stride, sample_seed,
         self._temporal.enabled, self._temporal.interval_power)
-    augment = (spatial_augmentation.geometric_clip
-               if self._device_augmentation
-               else spatial_augmentation.augment_frames)
-    views = tuple(
-        augment(tf.gather(frames, indices[i]), view_seed, self._output_size,
-                self._spatial)
-        for i, view_seed in enumerate(view_seeds))
+    if self._device_augmentation:
+      augment = lambda clip, seed, view: spatial_augmentation.geometric_clip(
+          clip, seed, self._output_size, self._spatial)
+    else:
+      augment = lambda clip, seed, view: spatial_augmentation.augment_frames(
+          clip, seed, self._output_size, self._spatial, view=view)
+    views = tuple(augment(tf.gather(frames, indices[i]), view_seed, i)
+                  for i, view_seed in enumerate(view_seeds))
     if not self._device_augmentation:
       views = self._normalize(views)
     features, label = self._outputs(views, decoded)
     if self._device_augmentation:
-      view_params = [spatial_augmentation.clip_photometric_params(
-          view_seed, self._spatial) for view_seed in view_seeds]
+      view_params = [
+          spatial_augmentation.clip_photometric_params(
+              view_seed, self._spatial, view=i)
+          for i, view_seed in enumerate(view_seeds)]
       features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
           lambda *p: tf.stack(p), *view_params)
     return features, label

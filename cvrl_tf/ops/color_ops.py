@@ -1,4 +1,4 @@
-"""Photometric augmentation of clips: SimCLR colour jitter, grayscale, blur.
+"""Photometric augmentation of clips: colour jitter, grayscale, blur, solarize.
 
 Every random draw happens once per clip and applies to all frames of a float
 [N, H, W, 3] clip with values in [0, 1], which is what makes the augmentation
@@ -252,7 +252,8 @@ def to_grayscale(frames: tf.Tensor) -> tf.Tensor:
 
 def sample_photometric_params(seed: tf.Tensor, jitter_prob: float,
                               jitter_strength: float, grayscale_prob: float,
-                              blur_prob: float) -> Params:
+                              blur_prob: float,
+                              solarize_prob: float = 0.0) -> Params:
   """Draws all photometric parameters of one clip.
 
   Args:
@@ -261,20 +262,25 @@ def sample_photometric_params(seed: tf.Tensor, jitter_prob: float,
     jitter_strength: SimCLR colour strength.
     grayscale_prob: probability of converting to grayscale.
     blur_prob: probability of Gaussian blur.
+    solarize_prob: probability of solarization.
 
   Returns:
-    Scalars 'jitter', 'grayscale', 'blur' (bool: whether to apply), 'sigma'
-    (float32 blur sigma ~ U[0.1, 2.0]) and the keys of
+    Scalars 'jitter', 'grayscale', 'blur', 'solarize' (bool: whether to
+    apply), 'sigma' (float32 blur sigma ~ U[0.1, 2.0]) and the keys of
     `sample_jitter_params`.
   """
-  (jitter_seed, jitter_apply_seed, gray_seed, sigma_seed,
-   blur_apply_seed) = tf.unstack(tf.random.experimental.stateless_split(
-       seed, 5))
+  # The solarization seed comes last: `stateless_split` into 6 begins with
+  # the split into 5, so the other draws are those of a clip augmented
+  # before solarization existed.
+  (jitter_seed, jitter_apply_seed, gray_seed, sigma_seed, blur_apply_seed,
+   solarize_seed) = tf.unstack(tf.random.experimental.stateless_split(
+       seed, 6))
   return {
       'jitter': _bernoulli(jitter_apply_seed, jitter_prob),
       'grayscale': _bernoulli(gray_seed, grayscale_prob),
       'blur': _bernoulli(blur_apply_seed, blur_prob),
       'sigma': _uniform(sigma_seed, 0.1, 2.0),
+      'solarize': _bernoulli(solarize_seed, solarize_prob),
       **sample_jitter_params(jitter_seed, jitter_strength),
   }
 
@@ -320,3 +326,18 @@ def blur(frames: tf.Tensor, params: Params, kernel_size: int,
                  lambda: blur_fn(frames, params['sigma'], kernel_size),
                  lambda: frames)
 
+
+
+def solarize(frames: tf.Tensor) -> tf.Tensor:
+  """Inverts values >= 0.5 of float frames in [0, 1]: x -> 1 - x.
+
+  Model Garden's `video_ssl_preprocess_ops.random_solarization`, threshold
+  0.5.
+  """
+  return tf.where(frames < 0.5, frames, 1.0 - frames)
+
+
+def maybe_solarize(frames: tf.Tensor, params: Params) -> tf.Tensor:
+  """`solarize(frames)` if `params['solarize']`, else `frames`."""
+  return tf.cond(params['solarize'], lambda: solarize(frames),
+                 lambda: frames)

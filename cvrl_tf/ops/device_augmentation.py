@@ -1,4 +1,4 @@
-"""Colour distortion and blur of batched SSL views, inside the train step.
+"""Colour distortion, blur and solarization of batched SSL views, in the step.
 
 With `Augmentation.device_augmentation` the input pipeline stops after the
 crop, flip and resize (`spatial_augmentation.geometric_clip`, uint8) and
@@ -22,10 +22,11 @@ PARAMS_KEY = 'photometric_params'
 
 def photometric_clip_compiled(clip: tf.Tensor, params: color_ops.Params,
                               kernel_size: int) -> tf.Tensor:
-  """Colour distortion then blur of one float32 [T, H, W, 3] clip in [0, 1]."""
+  """Colour distortion, blur, solarization of float32 [T, H, W, 3] in [0, 1]."""
   clip = color_ops.distort_colors_compiled(clip, params)
   # The full-length filter: XLA needs static shapes.
-  return color_ops.blur(clip, params, kernel_size)
+  clip = color_ops.blur(clip, params, kernel_size)
+  return color_ops.maybe_solarize(clip, params)
 
 
 def augment_views(images: tf.Tensor, params: color_ops.Params,

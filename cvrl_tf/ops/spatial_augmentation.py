@@ -5,8 +5,8 @@ from the first frame's JPEG header and only that window of every frame is
 decoded (`tf.io.decode_and_crop_jpeg`), then the whole [T, h, w, 3] crop is
 resized in one call. Frames are never decoded in full on this path.
 
-Colour distortion and blur follow on the resized clip, with the CPU
-implementations of `color_ops`, or are left to the accelerator
+Colour distortion, blur and solarization follow on the resized clip, with
+the CPU implementations of `color_ops`, or are left to the accelerator
 (`cvrl_tf.ops.device_augmentation`), which applies them with the parameters
 `clip_photometric_params` draws from the same seed. The clips it receives
 are `geometric_clip`'s: resized, then rounded to uint8, within 0.5/255 of
@@ -67,6 +67,33 @@ def random_crop_window(image_size: tf.Tensor, seed: tf.Tensor,
   offset = tf.floor(tf.random.stateless_uniform([2], offset_seed) * tf.stack(
       [height - crop_h + 1, width - crop_w + 1]))
   return tf.cast(tf.concat([offset, [crop_h, crop_w]], 0), tf.int32)
+
+
+def bounding_box_crop_window(image_size: tf.Tensor, seed: tf.Tensor,
+                             area_range: Sequence[float] = (0.3, 1.0),
+                             aspect_ratio_range: Sequence[float] = (0.5, 2.0)
+                            ) -> tf.Tensor:
+  """Samples a crop window as `tf.image.sample_distorted_bounding_box`.
+
+  Model Garden's `preprocess_ops_3d.random_crop_resize` (and SimCLR's
+  crop): up to 100 candidates with the aspect ratio uniform in
+  `aspect_ratio_range` and the crop height uniform over the integers that
+  keep the area in `area_range`, so small areas are likelier than under
+  `random_crop_window`; the whole image if none fits. Arguments and result
+  as `random_crop_window`'s.
+  """
+  begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      tf.concat([tf.cast(image_size, tf.int32), [3]], 0),
+      bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+      min_object_covered=0.1, aspect_ratio_range=aspect_ratio_range,
+      area_range=area_range, max_attempts=100,
+      use_image_if_no_bounding_boxes=True)
+  return tf.concat([begin[:2], size[:2]], 0)
+
+
+# The window function of each `SpatialAugmentation.crop_sampler`.
+CROP_WINDOW_FNS = dict(zip(data_cfg.CROP_SAMPLERS,
+                           (random_crop_window, bounding_box_crop_window)))
 
 
 def _centered_size(height: tf.Tensor, width: tf.Tensor,
@@ -172,21 +199,24 @@ def _flip_left_right(frames: tf.Tensor) -> tf.Tensor:
 
 
 def clip_photometric_params(seed: tf.Tensor,
-                            params: data_cfg.SpatialAugmentation
-                           ) -> color_ops.Params:
-  """Colour, grayscale and blur parameters of a clip augmented with `seed`.
+                            params: data_cfg.SpatialAugmentation,
+                            view: int = 0) -> color_ops.Params:
+  """Colour, grayscale, blur and solarization parameters of a clip.
 
   Args:
     seed: [2] integer stateless seed, as given to `decode_and_augment_clip`.
     params: spatial augmentation config.
+    view: 0 or 1, which view of an SSL pair the clip is; it sets the blur
+      and solarization probabilities (`params.view_blur_solarize`).
 
   Returns:
     See `color_ops.sample_photometric_params`.
   """
   photometric_seed = tf.random.experimental.stateless_split(seed, 3)[2]
+  blur_prob, solarize_prob = data_cfg.view_blur_solarize_probs(params, view)
   return color_ops.sample_photometric_params(
       photometric_seed, params.color_jitter_prob, params.color_jitter_strength,
-      params.grayscale_prob, params.blur_prob)
+      params.grayscale_prob, blur_prob, solarize_prob)
 
 
 def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
@@ -208,8 +238,8 @@ def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
       tf.random.experimental.stateless_split(seed, 3)[:2])
   # Ratios are relative to the output's shape, as Model Garden does.
   aspect_range = [r * out_w / out_h for r in params.crop_aspect_ratio_range]
-  window = random_crop_window(jpeg_size(encoded[0]), crop_seed,
-                              params.crop_area_range, aspect_range)
+  window = CROP_WINDOW_FNS[params.crop_sampler](
+      jpeg_size(encoded[0]), crop_seed, params.crop_area_range, aspect_range)
   frames = decode_crop(encoded, window)
   if params.flip:
     # Mirroring commutes with bilinear resizing and is cheaper on the uint8
@@ -241,7 +271,7 @@ def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
 
 def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
                      kernel_size: int) -> tf.Tensor:
-  """Host colour distortion and blur of a resized clip.
+  """Host colour distortion, blur and solarization of a resized clip.
 
   Args:
     frames: float32 [N, H, W, 3] in [0, 255], not yet scaled to [0, 1].
@@ -253,26 +283,30 @@ def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
   """
   # The scaling to [0, 1] joins the first colour operation's loop.
   frames = color_ops_cpu.distort_colors_cpu(frames, params, 1.0 / 255.0)
-  return color_ops.blur(frames, params, kernel_size, cpu=True)
+  frames = color_ops.blur(frames, params, kernel_size, cpu=True)
+  return color_ops.maybe_solarize(frames, params)
 
 
 def decode_and_augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
                             output_size: Tuple[int, int],
                             params: data_cfg.SpatialAugmentation,
-                            photometric: bool = True) -> tf.Tensor:
+                            photometric: bool = True,
+                            view: int = 0) -> tf.Tensor:
   """Decodes and augments a clip with one set of random parameters.
 
-  RandomResizedCrop, horizontal flip, colour jitter, grayscale and Gaussian
-  blur, in SimCLR's order. With `params.enabled` False the clip is only
-  resized (short side to the output size) and centre-cropped.
+  RandomResizedCrop, horizontal flip, colour jitter, grayscale, Gaussian
+  blur and solarization, in SimCLR's (BYOL's) order. With `params.enabled`
+  False the clip is only resized (short side to the output size) and
+  centre-cropped.
 
   Args:
     encoded: string [N] JPEG frames of equal size.
     seed: [2] integer stateless seed.
     output_size: (height, width) of the output frames.
     params: spatial augmentation config; `temporally_consistent` is ignored.
-    photometric: apply colour distortion and blur; when False the clip is
-      only cropped, flipped and resized (supervised training).
+    photometric: apply colour distortion, blur and solarization; when False
+      the clip is only cropped, flipped and resized (supervised training).
+    view: see `clip_photometric_params`.
 
   Returns:
     float32 [N, height, width, 3] in [0, 1].
@@ -285,14 +319,14 @@ def decode_and_augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
   if not photometric:
     return resize(frames, output_size)
   return photometric_clip(resize_unscaled(frames, output_size),
-                          clip_photometric_params(seed, params),
+                          clip_photometric_params(seed, params, view),
                           gaussian_blur.gaussian_kernel_size(out_h))
 
 
 def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
                    output_size: Tuple[int, int],
                    params: data_cfg.SpatialAugmentation,
-                   photometric: bool = True) -> tf.Tensor:
+                   photometric: bool = True, view: int = 0) -> tf.Tensor:
   """Spatially augments a clip, consistently or frame by frame.
 
   Args:
@@ -302,17 +336,19 @@ def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
     params: spatial augmentation config; with `temporally_consistent` False
       every frame gets its own random parameters.
     photometric: see `decode_and_augment_clip`.
+    view: see `clip_photometric_params`.
 
   Returns:
     float32 [T, height, width, 3] in [0, 1].
   """
   if params.temporally_consistent or not params.enabled:
     return decode_and_augment_clip(encoded, seed, output_size, params,
-                                   photometric)
+                                   photometric, view)
   num_frames = tf.shape(encoded)[0]
   frame_seeds = tf.random.experimental.stateless_split(seed, num_frames)
   return tf.map_fn(
       lambda args: decode_and_augment_clip(
-          args[0][tf.newaxis], args[1], output_size, params, photometric)[0],
+          args[0][tf.newaxis], args[1], output_size, params, photometric,
+          view)[0],
       (encoded, frame_seeds),
       fn_output_signature=tf.TensorSpec([*output_size, 3], tf.float32))
