@@ -6,13 +6,15 @@ import pytest
 from official.core import exp_factory
 from official.modeling import hyperparams
 
-import cvrl_tf  # pylint: disable=unused-import
+import cvrl_tf.registry_imports  # pylint: disable=unused-import
 
 EXPERIMENTS_DIR = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'experiments')
 
 
 def experiment_for(yaml_name: str) -> str:
+  if yaml_name.startswith('cvrl_finetune_'):
+    return os.path.splitext(yaml_name)[0]
   for prefix, experiment in (('cvrl_pretrain_k600', 'cvrl_pretrain_kinetics600'),
                              ('cvrl_pretrain', 'cvrl_pretrain'),
                              ('cvrl_linear_eval', 'cvrl_linear_eval'),
