@@ -13,8 +13,9 @@ from cvrl_tf.configs import data
 
 # The paper's setting (Qian et al., CVPR 2021, sec. 4 "Self-supervised
 # pre-training") as the authors released it in Model Garden
-# (official/projects/video_ssl/configs/experiments/cvrl_pretrain_k600_200ep.yaml,
-# "the release" below); docs/recipe.md compares every value.
+# (official/projects/video_ssl/configs/experiments/
+# cvrl_pretrain_k600_200ep.yaml, "the release" below); docs/recipe.md
+# compares every value.
 # "initial learning rate of 0.32 and batch size of 1024" (paper sec. 4); the
 # release uses 0.32 at 1024 too. Other batches scale it linearly.
 BASE_LEARNING_RATE = 0.32
@@ -34,7 +35,11 @@ PROJECTION_HEADS = ('simclr', 'video_ssl')
 
 
 def release_steps(epochs: float, num_examples: int, batch_size: int) -> int:
-  """Steps for `epochs` passes, rounded as the release rounds them."""
+  """Steps for `epochs` passes, rounded to the nearest (half to even).
+
+  This gives the release's 71,488 = round(71,487.5) and 1,787 =
+  round(1,787.19) for Kinetics-600 at batch 1024.
+  """
   return round(epochs * num_examples / batch_size)
 
 
