@@ -16,7 +16,7 @@ from official.modeling import optimization
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 from official.vision.configs import backbones_3d
 
-import cvrl_tf.registry_imports  # pylint: disable=unused-import
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import stem_conv
 from cvrl_tf.tasks import pretrain

@@ -12,12 +12,10 @@ from official.core import exp_factory
 # Registers Model Garden's video_ssl experiments.
 from official.projects.video_ssl.configs import video_ssl  # pylint: disable=unused-import
 
-import cvrl_tf.registry_imports  # pylint: disable=unused-import
-from cvrl_tf import config_validation
+from cvrl_tf import configs
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation
 import published_recipe as published
-
-EXPERIMENTS_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'experiments')
 
 # {our experiment: Model Garden's experiment it mirrors}.
 MODEL_GARDEN_EXPERIMENT = {
@@ -36,8 +34,9 @@ def lookup(config, dotted_key: str):
 
 
 def our_params(experiment: str, yaml_name):
-  files = [os.path.join(EXPERIMENTS_DIR, yaml_name)] if yaml_name else []
-  return config_validation.experiment_params(experiment, files)
+  files = ([os.path.join(configs.EXPERIMENTS_DIR, yaml_name)] if yaml_name
+           else [])
+  return validation.experiment_params(experiment, files)
 
 
 def model_garden_params(experiment: str, rows):
