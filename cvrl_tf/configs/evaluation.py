@@ -233,6 +233,9 @@ def cvrl_semi_supervised() -> cfg.ExperimentConfig:
 def cvrl_knn_eval() -> cfg.ExperimentConfig:
   """kNN retrieval and classification with a frozen pretrained encoder."""
   task = KnnEvalTask()
+  # The model of the paper pretraining experiments, whose checkpoints
+  # `continuous_eval` restores whole.
+  cvrl.video_ssl_head(task.model)
   # Nothing is trained, but Model Garden's trainer always builds an optimizer.
   unused_optimizer = optimization.OptimizationConfig({
       'optimizer': {'type': 'sgd'},
