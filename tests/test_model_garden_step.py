@@ -7,8 +7,6 @@ authors' release (`published_recipe`), both in float32 on one device at
 same trainable weights after each of two steps (the second applies SGD's
 momentum) and the same BatchNorm moving statistics.
 """
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,8 +25,9 @@ import test_paper_recipe
 PAPER_YAML = 'cvrl_pretrain_k600_r3d50_200ep.yaml'
 EXPERIMENT, SCHEDULE = published.PRETRAIN_YAMLS[PAPER_YAML]
 ROWS = published.PRETRAIN + SCHEDULE
-WARMUP_STEPS = 1787
-TRAIN_STEPS = 71488
+PUBLISHED = {row.ours: row.value for row in ROWS if row.ours}
+WARMUP_STEPS = PUBLISHED[published.OPTIMIZER + 'warmup.linear.warmup_steps']
+TRAIN_STEPS = PUBLISHED['trainer.train_steps']
 # R3D-50 stage depths; the release's YAML lists one kernel size per block.
 R3D50_BLOCKS = (3, 4, 6, 3)
 TINY = {'runtime': {'mixed_precision_dtype': 'float32'},
@@ -42,8 +41,7 @@ FIRST_STEP = 10
 
 def release_params():
   params = test_paper_recipe.model_garden_params(EXPERIMENT, ROWS)
-  kernels = dict((row.ours, row.value) for row in ROWS)[
-      'task.model.backbone.r3d.temporal_kernel_sizes']
+  kernels = PUBLISHED['task.model.backbone.r3d.temporal_kernel_sizes']
   params.task.model.backbone.resnet_3d.block_specs = tuple(
       backbones_3d.ResNet3DBlock(temporal_strides=1,
                                  temporal_kernel_sizes=(kernel,) * blocks,
@@ -101,7 +99,9 @@ def test_learning_rate_equals_the_release_schedule():
   for step in steps:
     assert float(ours(step)) == float(theirs(step)), step
   # Model Garden's warm-up ramps to the cosine decay, which counts from 0.
-  cosine = 0.32 * 0.5 * (1 + np.cos(np.pi * WARMUP_STEPS / TRAIN_STEPS))
+  peak = PUBLISHED[published.OPTIMIZER
+                   + 'learning_rate.cosine.initial_learning_rate']
+  cosine = peak * 0.5 * (1 + np.cos(np.pi * WARMUP_STEPS / TRAIN_STEPS))
   assert float(theirs(WARMUP_STEPS)) == pytest.approx(cosine, rel=1e-6)
   assert float(theirs(WARMUP_STEPS // 2)) == pytest.approx(
       cosine * (WARMUP_STEPS // 2) / WARMUP_STEPS, rel=1e-6)
@@ -144,7 +144,7 @@ def test_two_steps_equal_model_garden(tmp_path, monkeypatch):
                        (theirs_task, theirs_params)):
     optimizer = task.create_optimizer(params.trainer.optimizer_config,
                                       params.runtime)
-    # Early in the warm-up (rate 0.0018): at the peak rate of 0.32, one step
+    # Early in the warm-up (rate 0.0018): at the peak rate, one step
     # on 4 random clips blows the weights up (the same in both).
     optimizer.iterations.assign(FIRST_STEP)
     optimizers.append(optimizer)
