@@ -20,8 +20,9 @@ demo: $(STAMP)
 
 # Two workers, each taking whole files: most tests wait on single-threaded
 # start-up (imports, tracing, subprocesses), so two overlap well on 2 cores.
+# -rs prints why each skipped test was skipped.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -rs -n 2 --dist loadfile tests
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -28,7 +28,13 @@ setuptools.setup(
         # Welch tests of the reproduction's verdicts (benchmarks/verdicts.py).
         "scipy",
     ],
-    # setuptools and wheel build the package in tests/test_install.py.
-    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist",
-                             "setuptools", "wheel"]},
+    extras_require={"test": [
+        "pytest", "pytest-timeout", "pytest-xdist",
+        # setuptools and wheel build the package in tests/test_install.py.
+        "setuptools", "wheel",
+        # gs:// tests: TensorFlow's GCS client against this emulator, behind
+        # a TLS proxy with a test CA (tests/gcs_emulator.py works around
+        # this version's quirks).
+        "gcp-storage-emulator==2026.7.19", "cryptography",
+    ]},
 )

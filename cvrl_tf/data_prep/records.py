@@ -3,7 +3,12 @@
 One `tf.train.SequenceExample` per video, laid out as `record_layout`
 describes. Files are written under a temporary name in their final folder
 and renamed into place, through `tf.io.gfile` so that `gs://` folders work,
-so a reader never sees a partly written file under a final name.
+so a reader never sees a partly written file under a final name. On GCS a
+rename is a copy, then a delete of the source: the copy still makes the
+final object appear whole, but a kill between the two leaves the temporary
+object, which `remove_temp_files` deletes on the next run. Nothing here
+flushes a file before closing it: TensorFlow's GCS `Flush()` uploads the
+object written so far, which would make it visible while partial.
 """
 
 import json
