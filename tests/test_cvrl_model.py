@@ -1,5 +1,6 @@
 """CVRL model: encoder + projection head, checkpoints, precision, factory."""
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 
@@ -46,11 +47,28 @@ def test_head_is_dense_bn_relu_then_dense():
   assert [d.units for d in dense] == [32, 32, 16]
   assert [d.use_bias for d in dense] == [False, False, True]
   assert len(norms) == 2 and not any(n.synchronized for n in norms)
-  # The paper's default head on R3D-50: 2048 -> 2048 -> 2048 -> 128.
+  # SimCLR's head, the model config's default, on R3D-50.
   default = cvrl_model.build_cvrl_model(INPUT_SPECS, cvrl_cfg.CVRLModel())
   assert [d.kernel.shape for d in head_layers(
       default, tf_keras.layers.Dense)] == [(2048, 2048), (2048, 2048),
                                            (2048, 128)]
+
+
+def test_release_head_has_hidden_bias_and_its_own_bn_momentum():
+  config = small_config()
+  cvrl_cfg.video_ssl_head(config)
+  model = cvrl_model.build_cvrl_model(INPUT_SPECS, config)
+  dense = head_layers(model, tf_keras.layers.Dense)
+  assert [d.units for d in dense] == [32, 32, 32, 16]
+  assert all(d.use_bias for d in dense)
+  norms = head_layers(model, tf_keras.layers.BatchNormalization)
+  assert [n.momentum for n in norms] == [0.997] * 3
+  backbone_norms = [l for l in model.backbone.submodules
+                    if isinstance(l, tf_keras.layers.BatchNormalization)]
+  assert {n.momentum for n in backbone_norms} == {0.9}
+  config.projection_head = 'byol'
+  with pytest.raises(ValueError, match='projection_head must be one of'):
+    cvrl_model.build_cvrl_model(INPUT_SPECS, config)
 
 
 def test_single_layer_head_is_linear():

@@ -1,6 +1,7 @@
 """Every experiment YAML applies to its registered experiment."""
 import glob
 import os
+import re
 
 import pytest
 from official.core import exp_factory
@@ -12,6 +13,8 @@ from cvrl_tf import registry_imports  # pylint: disable=unused-import
 
 
 def experiment_for(yaml_name: str) -> str:
+  if re.fullmatch(r'cvrl_finetune_(ucf101|hmdb51)_split\d\.yaml', yaml_name):
+    return os.path.splitext(yaml_name)[0]
   for prefix, experiment in (('cvrl_pretrain_k600', 'cvrl_pretrain_kinetics600'),
                              ('cvrl_pretrain', 'cvrl_pretrain'),
                              ('cvrl_linear_eval', 'cvrl_linear_eval'),

@@ -2,11 +2,17 @@
 from official.core import exp_factory
 
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import cvrl
 
 TINY_BACKBONE = {'type': 'r3d', 'r3d': {'model_id': 18,
                                         'width_multiplier': 0.25}}
-TINY_CVRL_MODEL = {'backbone': TINY_BACKBONE, 'projection_hidden_dim': 64,
-                   'projection_dim': 32}
+# The trainer tests train the small model with SimCLR's recipe, as the toy
+# preset does (LARS, SimCLR's head); the paper recipe has its own tests
+# (test_paper_recipe.py, test_model_garden_step.py).
+TINY_CVRL_MODEL = {'backbone': TINY_BACKBONE, 'projection_head': 'simclr',
+                   'projection_num_layers': 3, 'projection_hidden_dim': 64,
+                   'projection_dim': 32, 'projection_norm_momentum': None}
+SIMCLR_OPTIMIZER = cvrl.lars_cosine_optimization(1.0, 1, 1).optimizer.as_dict()
 CPU_RUNTIME = {'distribution_strategy': 'one_device',
                'mixed_precision_dtype': 'float32', 'num_gpus': 0}
 
@@ -44,9 +50,10 @@ def tiny_pretrain(record_pattern: str, train_steps: int,
   data = tiny_data(record_pattern)
   params = tiny_experiment('cvrl_pretrain', {
       'task': {'model': TINY_CVRL_MODEL, 'train_data': data,
-               'validation_data': data},
+               'validation_data': data, 'losses': {'l2_weight_decay': 0.0}},
       'trainer': schedule(train_steps, 1.0, checkpoint_interval)})
   params.override({'trainer': {'optimizer_config': {
+      'optimizer': SIMCLR_OPTIMIZER,
       'warmup': {'linear': {'warmup_steps': 2}}}}})
   return params
 

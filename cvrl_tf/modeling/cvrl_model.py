@@ -20,18 +20,24 @@ from cvrl_tf.configs import cvrl as cvrl_cfg
 def projection_head(features, num_layers: int, hidden_dim: int,
                     output_dim: int, activation: str, use_sync_bn: bool,
                     norm_momentum: float, norm_epsilon: float,
-                    kernel_regularizer=None):
-  """SimCLR's MLP head on features [B, C]; returns embeddings [B, output_dim].
+                    kernel_regularizer=None, head_type: str = 'simclr'):
+  """The MLP head on features [B, C]; returns embeddings [B, output_dim].
 
-  Every layer but the last is Dense -> BatchNorm -> activation. Those Dense
-  layers have no bias because BatchNorm's offset replaces it.
+  Every layer but the last is Dense -> BatchNorm -> activation. With
+  `head_type` 'simclr' those Dense layers have no bias, because BatchNorm's
+  offset replaces it; 'video_ssl' (the authors' release, Model Garden's
+  `VideoSSLModel`) gives them a bias.
   """
   if num_layers < 1:
     raise ValueError(f'The head needs at least one layer, got {num_layers}.')
+  if head_type not in cvrl_cfg.PROJECTION_HEADS:
+    raise ValueError(f'projection_head must be one of '
+                     f'{cvrl_cfg.PROJECTION_HEADS}, got {head_type!r}.')
   x = features
   for i in range(num_layers - 1):
     x = tf_keras.layers.Dense(
-        hidden_dim, use_bias=False, kernel_regularizer=kernel_regularizer,
+        hidden_dim, use_bias=head_type == 'video_ssl',
+        kernel_regularizer=kernel_regularizer,
         name=f'projection_dense_{i}')(x)
     x = tf_keras.layers.BatchNormalization(
         momentum=norm_momentum, epsilon=norm_epsilon,
@@ -65,6 +71,8 @@ class CVRLModel(tf_keras.Model):
                norm_momentum: float = 0.9,
                norm_epsilon: float = 1e-5,
                kernel_regularizer=None,
+               projection_head_type: str = 'simclr',
+               projection_norm_momentum: Optional[float] = None,
                **kwargs):
     """Initializes the model.
 
@@ -80,6 +88,9 @@ class CVRLModel(tf_keras.Model):
       norm_momentum: BatchNorm moving-average momentum.
       norm_epsilon: BatchNorm epsilon.
       kernel_regularizer: regularizer of the head's kernels.
+      projection_head_type: 'simclr' or 'video_ssl' (`projection_head`).
+      projection_norm_momentum: momentum of the head's BatchNorm; None uses
+        `norm_momentum`.
       **kwargs: passed to `tf_keras.Model`.
     """
     self._config_dict = dict(
@@ -88,7 +99,9 @@ class CVRLModel(tf_keras.Model):
         projection_hidden_dim=projection_hidden_dim,
         projection_dim=projection_dim, activation=activation,
         use_sync_bn=use_sync_bn, norm_momentum=norm_momentum,
-        norm_epsilon=norm_epsilon, kernel_regularizer=kernel_regularizer)
+        norm_epsilon=norm_epsilon, kernel_regularizer=kernel_regularizer,
+        projection_head_type=projection_head_type,
+        projection_norm_momentum=projection_norm_momentum)
     images = tf_keras.Input(shape=input_specs.shape[1:], name='image')
     endpoints = backbone(images)
     # Pooling in float32 keeps the representation exact under mixed precision.
@@ -96,8 +109,10 @@ class CVRLModel(tf_keras.Model):
         dtype='float32', name='features')(endpoints[max(endpoints, key=int)])
     embeddings = projection_head(
         features, projection_num_layers, projection_hidden_dim,
-        projection_dim, activation, use_sync_bn, norm_momentum, norm_epsilon,
-        kernel_regularizer)
+        projection_dim, activation, use_sync_bn,
+        norm_momentum if projection_norm_momentum is None
+        else projection_norm_momentum, norm_epsilon, kernel_regularizer,
+        projection_head_type)
     embeddings = tf_keras.layers.Activation(
         'linear', dtype='float32', name='embeddings')(embeddings)
     super().__init__(inputs=images, outputs=embeddings, **kwargs)
@@ -154,7 +169,9 @@ def build_cvrl_model(
       use_sync_bn=norm.use_sync_bn,
       norm_momentum=norm.norm_momentum,
       norm_epsilon=norm.norm_epsilon,
-      kernel_regularizer=l2_regularizer)
+      kernel_regularizer=l2_regularizer,
+      projection_head_type=model_config.projection_head,
+      projection_norm_momentum=model_config.projection_norm_momentum)
 
 
 def inference_encoder(model: CVRLModel) -> Callable[[tf.Tensor], tf.Tensor]:

@@ -85,14 +85,6 @@ class ClassificationTask(base_task.Task):
       loss += tf.add_n(aux_losses)
     return loss
 
-  def weight_decay(self, model: tf_keras.Model) -> tf.Tensor:
-    """L2 penalty on the trainable kernels (0 when not configured)."""
-    rate = self.task_config.losses.l2_weight_decay
-    kernels = [v for v in model.trainable_variables if 'kernel' in v.name]
-    if not rate or not kernels:
-      return tf.constant(0.0)
-    return rate * tf.add_n([tf.nn.l2_loss(v) for v in kernels])
-
   def _update(self, metrics, features, labels, logits,
               loss) -> Dict[str, Any]:
     logs = {self.loss: loss}
@@ -110,7 +102,8 @@ class ClassificationTask(base_task.Task):
     labels = tf.cast(labels, tf.float32)
     with tf.GradientTape() as tape:
       logits = tf.cast(model(features['image'], training=True), tf.float32)
-      loss = self.build_losses(labels, logits) + self.weight_decay(model)
+      loss = self.build_losses(labels, logits) + gradients.l2_weight_decay(
+          model, self.task_config.losses.l2_weight_decay)
     gradients.minimize(tape, loss, model, optimizer)
     return self._update(metrics, features, labels, logits, loss)
 

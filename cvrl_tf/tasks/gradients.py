@@ -1,4 +1,4 @@
-"""The update step shared by the training tasks."""
+"""The update step and weight decay shared by the training tasks."""
 import tensorflow as tf
 import tf_keras
 
@@ -27,3 +27,17 @@ def minimize(tape: tf.GradientTape, loss: tf.Tensor, model: tf_keras.Model,
   if loss_scaling:
     grads = optimizer.get_unscaled_gradients(grads)
   optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+
+def l2_weight_decay(model: tf_keras.Model, rate: float) -> tf.Tensor:
+  """rate x sum(tf.nn.l2_loss(kernel)) over the trainable kernels.
+
+  As Model Garden's video tasks add weight decay to the loss (video_ssl's
+  `losses.contrastive_loss`): every trainable variable named `kernel`, so
+  neither BatchNorm parameters nor biases. 0 when `rate` is 0.
+  """
+  kernels = [v for v in model.trainable_variables if 'kernel' in v.name]
+  if not rate or not kernels:
+    return tf.constant(0.0)
+  return rate * tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32))
+                          for v in kernels])

@@ -65,6 +65,8 @@ class CVRLPretrainTask(base_task.Task):
                      metrics: Optional[List[tf_keras.metrics.Metric]]
                      ) -> Dict[str, Any]:
     logs = {self.loss: outputs['contrastive_loss']}
+    if 'l2_loss' in outputs:
+      logs['l2_loss'] = outputs['l2_loss']
     for metric in metrics or []:
       metric.update_state(outputs[metric.name])
       logs[metric.name] = metric.result()
@@ -76,7 +78,11 @@ class CVRLPretrainTask(base_task.Task):
     images = self.views(inputs[0], self.task_config.train_data)
     with tf.GradientTape() as tape:
       outputs = self.contrastive_outputs(images, model, training=True)
-    gradients.minimize(tape, outputs['contrastive_loss'], model, optimizer)
+      # The release's weight decay, in the loss (`losses.l2_weight_decay`).
+      outputs['l2_loss'] = gradients.l2_weight_decay(
+          model, self.task_config.losses.l2_weight_decay)
+      loss = outputs['contrastive_loss'] + outputs['l2_loss']
+    gradients.minimize(tape, loss, model, optimizer)
     if record_checks.SKIPPED_KEY in inputs[0]:
       outputs[record_checks.SKIPPED_KEY] = inputs[0][record_checks.SKIPPED_KEY]
     return self.update_metrics(outputs, metrics)
