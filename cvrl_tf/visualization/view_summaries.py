@@ -1,8 +1,9 @@
 """TensorBoard pictures of the views pretraining trains on.
 
 The train step keeps the two views of the first few videos of its batch in
-a variable (`KeptViews.keep`: a slice, a conversion to uint8 and a copy;
-no summary op runs in the step). At the end of a train loop, the trainer
+a variable (`KeptViews.keep`: a slice and a copy, in the views' own dtype,
+as not every accelerator has uint8 variables; no summary op runs in the
+step). At the end of a train loop, the trainer
 writes the kept views, those of the loop's last batch, as images, one per
 video with view 1 above view 2 as frame strips (`pictures.view_pair_images`),
 when orbit records summaries, i.e. every `trainer.summary_interval` steps.
@@ -34,7 +35,8 @@ class KeptViews:
                           data_config.global_batch_size // num_replicas)
     self._zero_centered = data_config.zero_centering_image
     self._views = tf.Variable(
-        tf.zeros([2, self.num_videos, *data_config.feature_shape], tf.uint8),
+        tf.zeros([2, self.num_videos, *data_config.feature_shape],
+                 tf.dtypes.as_dtype(data_config.dtype)),
         trainable=False, name='kept_views',
         synchronization=tf.VariableSynchronization.ON_READ,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -44,11 +46,12 @@ class KeptViews:
     half = tf.shape(images)[0] // 2
     views = tf.stack([images[:self.num_videos],
                       images[half:half + self.num_videos]])
-    self._views.assign(pictures.to_uint8(views, self._zero_centered))
+    self._views.assign(tf.cast(views, self._views.dtype))
 
   def views(self) -> tf.Tensor:
     """uint8 [2, N, T, H, W, 3]: view 1 and view 2 of N videos."""
-    return tf.convert_to_tensor(self._views)
+    return pictures.to_uint8(tf.convert_to_tensor(self._views),
+                             self._zero_centered)
 
   def write_summary(self, step: tf.Variable) -> None:
     """Writes the kept views as images at `step` if summaries are recorded.
