@@ -78,13 +78,24 @@ def _font() -> ImageFont.ImageFont:
   return ImageFont.load_default()
 
 
-def _text_size(text: str, font) -> Tuple[int, int]:
-  """(width, height) of possibly multi-line `text`; (0, 0) if empty."""
+def _text_width(text: str, font) -> int:
+  """Width in pixels of possibly multi-line `text`; 0 if empty."""
   if not text:
-    return 0, 0
-  box = ImageDraw.Draw(Image.new('RGB', (1, 1))).multiline_textbbox(
-      (0, 0), text, font=font)
-  return box[2], box[3]
+    return 0
+  return ImageDraw.Draw(Image.new('RGB', (1, 1))).multiline_textbbox(
+      (0, 0), text, font=font)[2]
+
+
+def _lines_height(num_lines: int, font) -> int:
+  """Height in pixels of `num_lines` lines, whatever their letters."""
+  if not num_lines:
+    return 0
+  return ImageDraw.Draw(Image.new('RGB', (1, 1))).multiline_textbbox(
+      (0, 0), '\n'.join(['Tg'] * num_lines), font=font)[3]
+
+
+def _num_lines(text: str) -> int:
+  return len(text.split('\n')) if text else 0
 
 
 def render_grid(cells: Sequence[Sequence[Cell]],
@@ -109,13 +120,15 @@ def render_grid(cells: Sequence[Sequence[Cell]],
          for clip in clips):
     raise ValueError('All clips of a grid must be uint8 of one shape.')
   font = _font()
-  caption_height = max(_text_size(cell.caption, font)[1]
-                       for row in cells for cell in row)
+  # Heights depend on the number of lines only, so that a layout can be
+  # computed without the texts.
+  caption_height = _lines_height(
+      max(_num_lines(cell.caption) for row in cells for cell in row), font)
   caption_height += 2 if caption_height else 0
-  title_width = max((_text_size(t, font)[0] for t in row_titles or ()),
+  title_width = max((_text_width(t, font) for t in row_titles or ()),
                     default=0)
-  title_height = max((_text_size(t, font)[1] for t in column_titles or ()),
-                     default=0)
+  title_height = _lines_height(
+      max((_num_lines(t) for t in column_titles or ()), default=0), font)
   cell_width = 2 * BORDER + num_frames * width + (num_frames - 1) * FRAME_GAP
   cell_height = 2 * BORDER + height + caption_height
   layout = GridLayout(
