@@ -36,8 +36,9 @@ class RetrievalExamples:
     neighbor_ids: [Q, k] gallery video ids, best first.
     neighbor_labels: [Q, k].
     similarities: [Q, k] cosine similarities.
-    clips: video id -> uint8 [T, H, W, 3], the clip shown of every video
-      above.
+    query_clips: query video id -> uint8 [T, H, W, 3], the clip shown.
+    neighbor_clips: gallery video id -> the clip shown (a gallery and its
+      queries may share ids, e.g. two splits' `<class>_0000`).
     label_names: class index -> name, where the records name it.
   """
   query_ids: np.ndarray
@@ -45,7 +46,8 @@ class RetrievalExamples:
   neighbor_ids: np.ndarray
   neighbor_labels: np.ndarray
   similarities: np.ndarray
-  clips: Dict[str, np.ndarray]
+  query_clips: Dict[str, np.ndarray]
+  neighbor_clips: Dict[str, np.ndarray]
   label_names: Dict[int, str]
 
   @property
@@ -118,14 +120,16 @@ def find_neighbors(params: cfg.ExperimentConfig, checkpoint_path: str,
       gallery_features, query_features[:num_queries], k)
   query_ids = np.array([i.decode() for i in query_ids])
   neighbor_ids = np.array([i.decode() for i in gallery_ids])[indices]
-  clips = centre_clips(query_config, list(query_ids))
-  clips.update(centre_clips(gallery_config, sorted(set(neighbor_ids.flat))))
   label_names = read_label_names(gallery_config)
   label_names.update(read_label_names(query_config))
   return RetrievalExamples(
       query_ids=query_ids, query_labels=query_labels,
       neighbor_ids=neighbor_ids, neighbor_labels=gallery_labels[indices],
-      similarities=similarities, clips=clips, label_names=label_names)
+      similarities=similarities,
+      query_clips=centre_clips(query_config, list(query_ids)),
+      neighbor_clips=centre_clips(gallery_config,
+                                  sorted(set(neighbor_ids.flat))),
+      label_names=label_names)
 
 
 def _label(examples: RetrievalExamples, label: int) -> str:
@@ -150,13 +154,13 @@ def retrieval_grid(examples: RetrievalExamples,
   rows = []
   for q, query_id in enumerate(examples.query_ids):
     row = [pictures.Cell(
-        _frames(examples.clips[query_id], frames_per_clip),
+        _frames(examples.query_clips[query_id], frames_per_clip),
         caption=f'{query_id}\n{_label(examples, examples.query_labels[q])}',
         border=pictures.QUERY_COLOR)]
     for n, neighbor_id in enumerate(examples.neighbor_ids[q]):
       correct = examples.correct[q, n]
       row.append(pictures.Cell(
-          _frames(examples.clips[neighbor_id], frames_per_clip),
+          _frames(examples.neighbor_clips[neighbor_id], frames_per_clip),
           caption=(f'{_label(examples, examples.neighbor_labels[q, n])}\n'
                    f'{"right" if correct else "wrong"} '
                    f'{examples.similarities[q, n]:.2f}'),
