@@ -1,7 +1,8 @@
 r"""Cost of the TensorBoard images of training views in the train loop.
 
-Two pretraining runs of the CPU preset (experiments/cvrl_pretrain_cpu_r3d18_8x112.yaml:
-R3D-18, 8 x 112 x 112 clips, batch 8 videos, bfloat16), one with
+Two pretraining runs of the CPU preset
+(cvrl_tf/configs/experiments/cvrl_pretrain_cpu_r3d18_8x112.yaml: R3D-18,
+8 x 112 x 112 clips, batch 8 videos, bfloat16), one with
 `task.view_summary_videos` at its default and one with 0, each train
 through orbit's controller (`cvrl_tf.train.build_controller`), alternating
 one train loop each, round by round. `summary_interval` equals
@@ -26,14 +27,14 @@ from typing import Dict, List, Optional, Sequence
 import tensorflow as tf
 
 from benchmarks import input_pipeline
-from cvrl_tf import config_validation
-from cvrl_tf import preemption
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf import train
+from cvrl_tf.configs import EXPERIMENTS_DIR
 from cvrl_tf.configs import cvrl as cvrl_cfg
+from cvrl_tf.configs import validation as config_validation
+from cvrl_tf.training import preemption
 
-PRESET = os.path.join(os.path.dirname(os.path.dirname(__file__)),
-                      'experiments', 'cvrl_pretrain_cpu_r3d18_8x112.yaml')
+PRESET = os.path.join(EXPERIMENTS_DIR, 'cvrl_pretrain_cpu_r3d18_8x112.yaml')
 RECORDS = dataclasses.replace(input_pipeline.FULL, num_videos=32,
                               num_frames=32, height=128, width=170,
                               num_shards=4)

@@ -11,8 +11,9 @@ import pytest
 import tensorflow as tf
 
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
-from cvrl_tf import config_validation
 from cvrl_tf import train as trainer_lib
+from cvrl_tf.configs import EXPERIMENTS_DIR
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import features as features_lib
@@ -28,7 +29,7 @@ from tiny_experiments import tiny_pretrain
 from toy_records import write_toy_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY_YAML = os.path.join(REPO, 'experiments', 'cvrl_pretrain_toy.yaml')
+TOY_YAML = os.path.join(EXPERIMENTS_DIR, 'cvrl_pretrain_toy.yaml')
 
 
 @pytest.fixture(scope='module')

@@ -1,7 +1,7 @@
 """Draws what the training pipeline of an experiment feeds the model.
 
   python tools/show_augmentations.py --experiment=cvrl_pretrain \
-    --config_file=experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
+    --config_file=cvrl_tf/configs/experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
     --params_override='task.train_data.input_path=/data/train-*' \
     --output=grid.png --num_videos=4
 
@@ -20,8 +20,8 @@ from absl import flags
 import tensorflow as tf
 
 from cvrl_tf import common_flags
-from cvrl_tf import config_validation
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.visualization import augmentations
 
 _EXPERIMENT_FLAGS = common_flags.define_experiment_flags()

@@ -1,7 +1,7 @@
 """Draws validation videos and the training videos nearest to them.
 
   python tools/show_retrieval.py --experiment=cvrl_knn_eval \
-    --config_file=experiments/cvrl_knn_eval_ucf101_split1.yaml \
+    --config_file=cvrl_tf/configs/experiments/cvrl_knn_eval_ucf101_split1.yaml \
     --checkpoint_path=gs://bucket/pretrain --output=retrieval.png \
     --num_queries=8 --k=5
 
@@ -19,8 +19,8 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from cvrl_tf import common_flags
-from cvrl_tf import config_validation
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.visualization import retrieval_pictures
 
 _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()

@@ -22,7 +22,7 @@ from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.evaluation import retrieval
-from cvrl_tf.tasks import pretrain
+from cvrl_tf.modeling import input_specs
 from cvrl_tf.visualization import pictures
 
 
@@ -107,7 +107,7 @@ def find_neighbors(params: cfg.ExperimentConfig, checkpoint_path: str,
   query_config = params.task.validation_data
   model = extract.restore_model(
       params.task.model,
-      pretrain.common_feature_shape(gallery_config, query_config),
+      input_specs.common_feature_shape(gallery_config, query_config),
       checkpoint_path)
   encode = tf.function(lambda images: model.encode(images, training=False),
                        reduce_retracing=True)
