@@ -17,7 +17,7 @@ import tensorflow as tf
 from official.core import config_definitions as cfg
 
 from cvrl_tf.configs import data as data_cfg
-from cvrl_tf.data_prep import records
+from cvrl_tf.data_prep import record_layout
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import features as features_lib
@@ -60,15 +60,15 @@ def read_label_names(data_config: data_cfg.DataConfig) -> Dict[int, str]:
   """Class index -> `clip/label/text` of the records, where they have one."""
   context = {
       data_config.label_field_key: tf.io.VarLenFeature(tf.int64),
-      records.LABEL_TEXT_KEY: tf.io.FixedLenFeature([], tf.string,
-                                                    default_value=''),
+      record_layout.LABEL_TEXT_KEY: tf.io.FixedLenFeature(
+          [], tf.string, default_value=''),
   }
   names = {}
   for serialized in tf.data.TFRecordDataset(
       video_input.input_files(data_config)):
     parsed, _ = tf.io.parse_single_sequence_example(serialized, context)
     label = tf.sparse.to_dense(parsed[data_config.label_field_key]).numpy()
-    text = parsed[records.LABEL_TEXT_KEY].numpy().decode()
+    text = parsed[record_layout.LABEL_TEXT_KEY].numpy().decode()
     if len(label) and text:
       names[int(label[0])] = text
   return names
