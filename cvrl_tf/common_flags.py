@@ -1,4 +1,4 @@
-"""absl flags shared by the tools that run on a pretrained checkpoint."""
+"""absl flags shared by the tools: the experiment, and a checkpoint of it."""
 import dataclasses
 
 from absl import flags
@@ -14,12 +14,11 @@ CHECKPOINT_TOOL_ERRORS = (config_validation.ConfigError,
 
 
 @dataclasses.dataclass(frozen=True)
-class CheckpointFlags:
-  """Holders of the experiment and checkpoint flags."""
+class ExperimentFlags:
+  """Holders of the experiment flags."""
   experiment: flags.FlagHolder
   config_file: flags.FlagHolder
   params_override: flags.FlagHolder
-  checkpoint_path: flags.FlagHolder
 
   def experiment_params(self):
     """The experiment's params with the YAML files and overrides applied."""
@@ -28,9 +27,15 @@ class CheckpointFlags:
         self.params_override.value)
 
 
-def define_checkpoint_flags() -> CheckpointFlags:
-  """Defines the experiment and checkpoint flags."""
-  return CheckpointFlags(
+@dataclasses.dataclass(frozen=True)
+class CheckpointFlags(ExperimentFlags):
+  """Holders of the experiment and checkpoint flags."""
+  checkpoint_path: flags.FlagHolder
+
+
+def define_experiment_flags() -> ExperimentFlags:
+  """Defines --experiment, --config_file and --params_override."""
+  return ExperimentFlags(
       experiment=flags.DEFINE_string(
           'experiment', None, 'Registered experiment, e.g. cvrl_pretrain.',
           required=True),
@@ -40,6 +45,13 @@ def define_checkpoint_flags() -> CheckpointFlags:
       params_override=flags.DEFINE_string(
           'params_override', '', 'Overrides applied after the YAML files, '
           'e.g. "task.model.backbone.r3d.model_id=18".'),
+  )
+
+
+def define_checkpoint_flags() -> CheckpointFlags:
+  """Defines the experiment flags and --checkpoint_path."""
+  return CheckpointFlags(
+      **vars(define_experiment_flags()),
       checkpoint_path=flags.DEFINE_string(
           'checkpoint_path', None, 'Checkpoint prefix, or a directory such '
           'as the pretraining model_dir (its latest checkpoint); local or '

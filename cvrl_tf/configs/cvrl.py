@@ -119,6 +119,9 @@ class CVRLPretrainTask(cfg.TaskConfig):
       that an interrupted and resumed run ends with the weights of an
       uninterrupted one. Slower, and checkpoints include the input
       pipeline's buffers (shuffle buffer and prefetched batches).
+    view_summary_videos: videos of the training batch whose two views are
+      written to TensorBoard as frame strips every `trainer.summary_interval`
+      steps (`cvrl_tf.visualization.view_summaries`); 0 writes none.
   """
   model: CVRLModel = dataclasses.field(default_factory=CVRLModel)
   losses: ContrastiveLosses = dataclasses.field(
@@ -132,6 +135,7 @@ class CVRLPretrainTask(cfg.TaskConfig):
           is_training=False, is_ssl=True, drop_remainder=True,
           feature_shape=(16, 224, 224, 3), temporal_stride=2))
   deterministic: bool = False
+  view_summary_videos: int = 3
 
 
 def sgd_cosine_optimization(learning_rate: float, train_steps: int,

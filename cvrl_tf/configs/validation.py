@@ -292,6 +292,9 @@ def validate(params, mode: str) -> None:
     raise ConfigError(f'--mode={mode} is not supported; use one of '
                       f'{", ".join(MODES)}.')
   check_types(params)
+  if getattr(params.task, 'view_summary_videos', 0) < 0:
+    raise ConfigError('task.view_summary_videos must be 0 (no images) or '
+                      f'more, got {params.task.view_summary_videos}.')
   read = data_configs_read(params, mode)
   for name, data_config in read:
     _check_clip_shapes(name, data_config)

@@ -52,3 +52,15 @@ def augment_views(images: tf.Tensor, params: color_ops.Params,
   return spatial_augmentation.normalize(
       frames, data_params.zero_centering_image,
       tf.dtypes.as_dtype(data_params.dtype))
+
+
+def model_views(features, data_params: data_cfg.DataConfig) -> tf.Tensor:
+  """The views the model trains on, finishing device augmentation if on.
+
+  `features['image']` as it is, or, when the input pipeline left colour
+  and blur to the device (`PARAMS_KEY` in `features`), `augment_views` of
+  it.
+  """
+  if PARAMS_KEY not in features:
+    return features['image']
+  return augment_views(features['image'], features[PARAMS_KEY], data_params)

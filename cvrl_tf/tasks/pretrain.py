@@ -15,6 +15,7 @@ from cvrl_tf.modeling import input_specs
 from cvrl_tf.tasks import gradients
 from cvrl_tf.tasks import input_metrics
 from cvrl_tf.ops import device_augmentation
+from cvrl_tf.visualization import view_summaries
 
 METRIC_NAMES = ('contrast_acc', 'contrast_entropy')
 
@@ -22,6 +23,8 @@ METRIC_NAMES = ('contrast_acc', 'contrast_entropy')
 @task_factory.register_task_cls(cvrl_cfg.CVRLPretrainTask)
 class CVRLPretrainTask(base_task.Task):
   """Two augmented views per video, InfoNCE over the global batch."""
+
+  kept_views = None
 
   def build_model(self) -> tf_keras.Model:
     model_config = self.task_config.model
@@ -43,7 +46,17 @@ class CVRLPretrainTask(base_task.Task):
     metrics = [tf_keras.metrics.Mean(name) for name in METRIC_NAMES]
     if training:
       metrics += input_metrics.build(self.task_config.train_data)
+      # Like the metrics, state the train step updates and the train loop's
+      # end reports, made under the strategy's scope.
+      if self.task_config.view_summary_videos:
+        self.kept_views = view_summaries.KeptViews(
+            self.task_config.view_summary_videos, self.task_config.train_data)
     return metrics
+
+  def write_train_summaries(self, step: tf.Variable) -> None:
+    """Images of the latest training views, at orbit's summary steps."""
+    if self.kept_views is not None:
+      self.kept_views.write_summary(step)
 
   def contrastive_outputs(self, images: tf.Tensor, model: tf_keras.Model,
                           training: bool) -> Dict[str, tf.Tensor]:
@@ -55,11 +68,7 @@ class CVRLPretrainTask(base_task.Task):
 
   def views(self, features: Dict[str, tf.Tensor], data_config) -> tf.Tensor:
     """The [2B, T, H, W, 3] views, finishing device augmentation if on."""
-    if device_augmentation.PARAMS_KEY not in features:
-      return features['image']
-    return device_augmentation.augment_views(
-        features['image'], features[device_augmentation.PARAMS_KEY],
-        data_config)
+    return device_augmentation.model_views(features, data_config)
 
   def update_metrics(self, outputs: Dict[str, tf.Tensor],
                      metrics: Optional[List[tf_keras.metrics.Metric]]
@@ -76,6 +85,8 @@ class CVRLPretrainTask(base_task.Task):
                  model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
                  metrics=None) -> Dict[str, Any]:
     images = self.views(inputs[0], self.task_config.train_data)
+    if self.kept_views is not None:
+      self.kept_views.keep(images)
     with tf.GradientTape() as tape:
       outputs = self.contrastive_outputs(images, model, training=True)
       # The release's weight decay, in the loss (`losses.l2_weight_decay`).

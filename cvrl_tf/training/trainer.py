@@ -5,6 +5,8 @@ Adds to `official.core.base_trainer.Trainer`:
     checkpoint (see `cvrl_tf.training.determinism`);
   * `first_nonfinite`, the step at which the loss first was not finite
     (see `cvrl_tf.training.numerics`);
+  * a task's own training summaries (`write_train_summaries`, e.g.
+    pretraining's images of its views) at the end of a train loop;
 and to Model Garden's experiment runner, non-chief workers that resume from
 the chief's checkpoints (`OrbitExperimentRunner`).
 """
@@ -59,6 +61,14 @@ class Trainer(base_trainer.Trainer):
     if not self._checkpoint_input:
       return super().next_train_inputs(iterator)
     return determinism.replica_inputs(next(iterator), self.strategy)
+
+  def train_loop_end(self):
+    logs = super().train_loop_end()
+    # Orbit's summary writer and recording condition are still in effect.
+    write_summaries = getattr(self.task, 'write_train_summaries', None)
+    if write_summaries is not None:
+      write_summaries(self.global_step)
+    return logs
 
   def train_step(self, iterator):
     super().train_step(iterator)

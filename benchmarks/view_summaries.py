@@ -1,0 +1,157 @@
+r"""Cost of the TensorBoard images of training views in the train loop.
+
+Two pretraining runs of the CPU preset
+(cvrl_tf/configs/experiments/cvrl_pretrain_cpu_r3d18_8x112.yaml: R3D-18,
+8 x 112 x 112 clips, batch 8 videos, bfloat16), one with
+`task.view_summary_videos` at its default and one with 0, each train
+through orbit's controller (`cvrl_tf.train.build_controller`), alternating
+one train loop each, round by round. `summary_interval` equals
+`steps_per_loop`, so every timed loop of the first run also writes the
+images: the worst case (the preset writes every 50 steps). A loop is timed
+from its start to the end of its summaries (wall and process CPU time).
+The first loop of each run (tracing) is not timed, nor are checkpoints
+written.
+
+  python -m benchmarks.view_summaries --cache_dir=/tmp/cvrl_bench \
+      --output_json=/tmp/view_summaries.json
+"""
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+import tensorflow as tf
+
+from benchmarks import input_pipeline
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf import train
+from cvrl_tf.configs import EXPERIMENTS_DIR
+from cvrl_tf.configs import cvrl as cvrl_cfg
+from cvrl_tf.configs import validation as config_validation
+from cvrl_tf.training import preemption
+
+PRESET = os.path.join(EXPERIMENTS_DIR, 'cvrl_pretrain_cpu_r3d18_8x112.yaml')
+RECORDS = dataclasses.replace(input_pipeline.FULL, num_videos=32,
+                              num_frames=32, height=128, width=170,
+                              num_shards=4)
+SMOKE_RECORDS = input_pipeline.SMOKE
+DEFAULT_VIDEOS = cvrl_cfg.CVRLPretrainTask().view_summary_videos
+RUNS = {'images': DEFAULT_VIDEOS, 'no_images': 0}
+
+
+def experiment(pattern: str, view_summary_videos: int, steps_per_loop: int,
+               smoke: bool):
+  """The preset on the benchmark's records, summaries every loop."""
+  override = {
+      'task': {'train_data': {'input_path': pattern},
+               'view_summary_videos': view_summary_videos},
+      'trainer': {'steps_per_loop': steps_per_loop,
+                  'summary_interval': steps_per_loop,
+                  'checkpoint_interval': 10**6}}
+  if smoke:
+    override['task']['model'] = {
+        'backbone': {'r3d': {'width_multiplier': 0.25}},
+        'projection_hidden_dim': 64, 'projection_dim': 32}
+    override['task']['train_data'].update(
+        global_batch_size=4, feature_shape=[4, 32, 32, 3], min_image_size=36)
+    override['runtime'] = {'mixed_precision_dtype': 'float32'}
+  params = config_validation.experiment_params('cvrl_pretrain', [PRESET])
+  params.override(override, is_strict=True)
+  return params
+
+
+def time_loop(controller, trainer, steps: int) -> Dict[str, float]:
+  """Wall and CPU seconds per step of one train loop of `steps` steps."""
+  target = int(trainer.global_step.numpy()) + steps
+  wall, cpu = time.perf_counter(), time.process_time()
+  controller.train(steps=target, checkpoint_at_completion=False)
+  return {'wall_s_per_step': (time.perf_counter() - wall) / steps,
+          'cpu_s_per_step': (time.process_time() - cpu) / steps}
+
+
+def run(cache_dir: str, model_root: str, repetitions: int,
+        steps_per_loop: int, smoke: bool = False
+       ) -> Dict[str, Dict[str, object]]:
+  """Per-step times of both runs, one loop each in turn."""
+  records = input_pipeline.write_records(
+      cache_dir, SMOKE_RECORDS if smoke else RECORDS)
+  runs = {}
+  for name, videos in RUNS.items():
+    params = experiment(records['pattern'], videos, steps_per_loop, smoke)
+    _, trainer, controller = train.build_controller(
+        params, 'train', os.path.join(model_root, name),
+        preemption.StopSignal())
+    time_loop(controller, trainer, steps_per_loop)  # Traces the loop.
+    runs[name] = (controller, trainer)
+  samples = {name: [] for name in runs}
+  for repetition in range(repetitions):
+    for name, (controller, trainer) in runs.items():
+      sample = time_loop(controller, trainer, steps_per_loop)
+      samples[name].append(sample)
+      print(f'round {repetition + 1}/{repetitions} {name}: '
+            f'{sample["wall_s_per_step"]:.3f} s/step wall, '
+            f'{sample["cpu_s_per_step"]:.3f} s/step CPU', flush=True)
+  return samples
+
+
+def summarize(samples: Dict[str, List[Dict[str, float]]]
+             ) -> Dict[str, Dict[str, float]]:
+  """Medians per run, and their ratio images / no_images."""
+  summary = {name: {key: statistics.median(s[key] for s in rows)
+                    for key in rows[0]} for name, rows in samples.items()}
+  for key in ('wall_s_per_step', 'cpu_s_per_step'):
+    summary['ratio'] = summary.get('ratio', {})
+    summary['ratio'][key] = (summary['images'][key]
+                             / summary['no_images'][key])
+  return summary
+
+
+def format_table(summary: Dict[str, Dict[str, float]]) -> str:
+  lines = ['| run | median wall s/step | median CPU s/step |',
+           '|---|---:|---:|']
+  for name in RUNS:
+    lines.append(f'| {name} | {summary[name]["wall_s_per_step"]:.3f} | '
+                 f'{summary[name]["cpu_s_per_step"]:.3f} |')
+  ratio = summary['ratio']
+  lines.append(f'| images / no_images | {ratio["wall_s_per_step"]:.4f} | '
+               f'{ratio["cpu_s_per_step"]:.4f} |')
+  return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--cache_dir', default='/tmp/cvrl_tf_benchmark')
+  parser.add_argument('--model_dir', default=None,
+                      help='Where the two runs write; default a temporary '
+                      'directory.')
+  parser.add_argument('--output_json', default=None)
+  parser.add_argument('--repetitions', type=int, default=8)
+  parser.add_argument('--steps_per_loop', type=int, default=5)
+  parser.add_argument('--smoke', action='store_true',
+                      help='A tiny model and clips, for tests.')
+  args = parser.parse_args(argv)
+  start = time.perf_counter()
+  with tempfile.TemporaryDirectory() as scratch:
+    samples = run(args.cache_dir, args.model_dir or scratch,
+                  args.repetitions, args.steps_per_loop, args.smoke)
+  summary = summarize(samples)
+  output = {'view_summary_videos': DEFAULT_VIDEOS,
+            'steps_per_loop': args.steps_per_loop,
+            'records': dataclasses.asdict(
+                SMOKE_RECORDS if args.smoke else RECORDS),
+            'summary': summary, 'samples': samples,
+            'environment': input_pipeline.environment(),
+            'wall_time_s': time.perf_counter() - start}
+  print(format_table(summary))
+  if args.output_json:
+    with tf.io.gfile.GFile(args.output_json, 'w') as f:
+      json.dump(output, f, indent=2)
+  return output
+
+
+if __name__ == '__main__':
+  main()

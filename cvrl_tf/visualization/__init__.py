@@ -1,0 +1,1 @@
+"""Pictures of what the model sees: augmented views, retrieval results."""
