@@ -292,6 +292,13 @@ def environment() -> Dict[str, object]:
   }
 
 
+def write_json(path: Optional[str], result: Dict[str, object]) -> None:
+  """Writes a benchmark's results file (local or gs://) when a path is given."""
+  if path:
+    with tf.io.gfile.GFile(path, 'w') as f:
+      json.dump(result, f, indent=2)
+
+
 def run(cache_dir: str, setup: Setup, names: Sequence[str] = PIPELINES,
         output_json: Optional[str] = None) -> Dict[str, object]:
   """Generates or reuses the records, times the pipelines, reports."""
@@ -311,9 +318,7 @@ def run(cache_dir: str, setup: Setup, names: Sequence[str] = PIPELINES,
   print(format_table(summary))
   print(f'mean JPEG frame: {records["mean_frame_kb"]:.1f} KB; '
         f'wall time {result["wall_time_s"]:.0f} s')
-  if output_json:
-    with tf.io.gfile.GFile(output_json, 'w') as f:
-      json.dump(result, f, indent=2)
+  write_json(output_json, result)
   return result
 
 

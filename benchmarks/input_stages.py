@@ -18,7 +18,6 @@ adds:
 """
 import argparse
 import dataclasses
-import json
 import statistics
 import time
 from typing import Dict, Optional, Sequence
@@ -118,9 +117,7 @@ def run(cache_dir: str, setup: input_pipeline.Setup,
             'cumulative_cpu_ms_per_video': cumulative,
             'added_cpu_ms_per_video': added, 'samples': samples,
             'wall_time_s': time.perf_counter() - start}
-  if output_json:
-    with tf.io.gfile.GFile(output_json, 'w') as f:
-      json.dump(result, f, indent=2)
+  input_pipeline.write_json(output_json, result)
   return result
 
 

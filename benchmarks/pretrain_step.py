@@ -190,9 +190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
             'environment': input_pipeline.environment(),
             'wall_time_s': time.perf_counter() - start}
   print(format_table(results))
-  if args.output_json:
-    with tf.io.gfile.GFile(args.output_json, 'w') as f:
-      json.dump(output, f, indent=2)
+  input_pipeline.write_json(args.output_json, output)
   return output
 
 

@@ -17,7 +17,6 @@ written.
 """
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import tempfile
@@ -147,9 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
             'environment': input_pipeline.environment(),
             'wall_time_s': time.perf_counter() - start}
   print(format_table(summary))
-  if args.output_json:
-    with tf.io.gfile.GFile(args.output_json, 'w') as f:
-      json.dump(output, f, indent=2)
+  input_pipeline.write_json(args.output_json, output)
   return output
 
 
