@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 
@@ -65,3 +66,12 @@ def test_pretrain_step_times_the_same_network_for_both_tasks():
   ).build_model()
   assert backbone_shapes(ours) == backbone_shapes(theirs)
   assert backbone_shapes(default) != backbone_shapes(ours)
+
+
+def test_pretrain_step_refuses_an_unknown_task(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    pretrain_step.main(['--tasks=ours_pool2,model_garden'])
+  assert exit_info.value.code == 2
+  error, = [line for line in capsys.readouterr().err.splitlines()
+            if 'error:' in line]
+  assert 'unknown task ours_pool2 in --tasks; choose from ours,' in error
