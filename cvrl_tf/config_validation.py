@@ -230,12 +230,19 @@ def _check_clip_shapes(name: str, data_config) -> None:
 
 
 def _check_augmentation(name: str, data_config) -> None:
-  """Crop area fractions lie in (0, 1] and aspect ratios are positive."""
-  spatial = getattr(getattr(data_config, 'augmentation', None), 'spatial',
-                    None)
+  """Crop area fractions lie in (0, 1], aspect ratios are positive, and
+  device augmentation has the temporally consistent clips it needs."""
+  augmentation = getattr(data_config, 'augmentation', None)
+  spatial = getattr(augmentation, 'spatial', None)
   if spatial is None:
     return
   field = f'task.{name}.augmentation.spatial'
+  if (augmentation.device_augmentation and spatial.enabled
+      and not spatial.temporally_consistent):
+    raise ConfigError(
+        f'task.{name}.augmentation.device_augmentation draws one set of '
+        'photometric parameters per clip: it needs '
+        f'{field}.temporally_consistent: true.')
   low, high = spatial.crop_area_range
   if not 0 < low <= high <= 1:
     raise ConfigError(

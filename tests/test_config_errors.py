@@ -68,6 +68,12 @@ def _message(params, mode):
     ('train', {'train_data': {'augmentation': {'spatial': {
         'crop_aspect_ratio_range': [-1.0, 2.0]}}}},
      'crop_aspect_ratio_range must be [low, high] with 0 < low <= high'),
+    ('train', {'train_data': {'augmentation': {
+        'device_augmentation': True,
+        'spatial': {'temporally_consistent': False}}}},
+     'task.train_data.augmentation.device_augmentation draws one set of '
+     'photometric parameters per clip: it needs '
+     'task.train_data.augmentation.spatial.temporally_consistent: true.'),
 ])
 def test_impossible_shapes(records, mode, overrides, expected):
   assert expected in _message(_pretrain(records, **overrides), mode)
