@@ -35,6 +35,7 @@ def initialize_backbone(task_config, model: tf_keras.Model) -> None:
     checkpoints.load_backbone(model.backbone, task_config.init_checkpoint)
   elif task_config.init_checkpoint_modules == 'all':
     path = checkpoints.resolve_checkpoint(task_config.init_checkpoint)
+    checkpoints.check_finite(path, 'model/')
     tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
   else:
     raise ValueError('init_checkpoint_modules must be "backbone" or "all", '
