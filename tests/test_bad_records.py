@@ -200,8 +200,8 @@ def test_jpeg_damaged_after_its_header_fails_at_decoding(tmp_path, capfd,
   assert skipped == sorted(skipped) and skipped[0] >= 1
   lines = _skip_lines(capfd.readouterr().err)
   assert lines[:1] == [
-      f'skipped bad record in {path}: a frame fails to decode as JPEG '
-      '(video id cut_jpeg) (1 bad records skipped so far)']
+      f'skipped bad record in {path}: frames fail to decode as JPEG or to '
+      'augment (video id cut_jpeg) (1 bad records skipped so far)']
 
 
 def test_undecodable_videos_count_after_the_checked_ones(tmp_path, capfd):

@@ -428,6 +428,8 @@ def parse_dropping_undecodable(dataset: tf.data.Dataset,
 
   Returns:
     Dataset of (features, label) of the videos that parsed, in order.
+    Their count adds these failures to `drop_bad_records`' count, whose own
+    lines, printed earlier in the pipeline, do not include them.
   """
   stop_at = max_bad_in_a_row or tf.int64.max
   parsed_spec = dataset.map(parse_fn).element_spec
@@ -454,9 +456,9 @@ def parse_dropping_undecodable(dataset: tf.data.Dataset,
     in_a_row = tf.where(failed, in_a_row + 1, tf.constant(0, tf.int64))
     stop = in_a_row >= stop_at
     total = parsed[SKIPPED_KEY] + failures
-    problem = tf.strings.join(
-        ['a frame fails to decode as JPEG (video id ', parsed['video_id'],
-         ')'])
+    problem = tf.strings.join([
+        'frames fail to decode as JPEG or to augment (video id ',
+        parsed['video_id'], ')'])
     logged = _report_skips(failed, parsed[SOURCE_KEY], problem, total,
                            in_a_row, stop)
     with tf.control_dependencies(logged):
