@@ -9,6 +9,8 @@ setuptools.setup(
         "in TensorFlow / Keras on Model Garden."
     ),
     packages=setuptools.find_packages(include=["cvrl_tf", "cvrl_tf.*"]),
+    # The experiment YAMLs: the demo and the users' --config_file read them.
+    package_data={"cvrl_tf": ["configs/experiments/*.yaml"]},
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow==2.20.*",
@@ -24,5 +26,7 @@ setuptools.setup(
         "matplotlib",
         "Pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist"]},
+    # setuptools and wheel build the package in tests/test_install.py.
+    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist",
+                             "setuptools", "wheel"]},
 )

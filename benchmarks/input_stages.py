@@ -1,6 +1,7 @@
 r"""Host CPU time per video of each stage of the SSL training input.
 
-Runs the stages of `spatial_augmentation.augment_clip` (host augmentation)
+Runs the stages of `spatial_augmentation.decode_and_augment_clip` (host
+augmentation)
 cumulatively, each prefix in its own parallel `tf.data` map over the records
 of `benchmarks.input_pipeline`, and reports the CPU-ms per video each stage
 adds:
@@ -37,7 +38,7 @@ STAGES = ('gather', 'decode', 'flip', 'resize', 'colour', 'blur')
 
 def _augmented_view(encoded: tf.Tensor, seed: tf.Tensor, last_stage: str,
                     setup: input_pipeline.Setup, spatial) -> tf.Tensor:
-  """One view through `augment_clip`'s steps up to `last_stage`."""
+  """One view through `decode_and_augment_clip`'s steps up to `last_stage`."""
   stages = iter(STAGES[1:STAGES.index(last_stage) + 1])
   if next(stages, None) is None:
     return encoded
@@ -48,11 +49,11 @@ def _augmented_view(encoded: tf.Tensor, seed: tf.Tensor, last_stage: str,
       spatial.crop_area_range, spatial.crop_aspect_ratio_range)
   frames = spatial_augmentation.decode_crop(encoded, window)
   output_size = (setup.crop_size, setup.crop_size)
-  params = spatial_augmentation.sample_photometric_params(seed, spatial)
+  params = spatial_augmentation.clip_photometric_params(seed, spatial)
   steps = {
       'flip': lambda x: spatial_augmentation.random_flip_left_right(
           x, flip_seed),
-      'resize': lambda x: spatial_augmentation.resize_to_255(x, output_size),
+      'resize': lambda x: spatial_augmentation.resize_unscaled(x, output_size),
       'colour': lambda x: color_ops_cpu.distort_colors_cpu(x, params, 1 / 255),
       'blur': lambda x: color_ops.blur(
           x, params, gaussian_blur.gaussian_kernel_size(setup.crop_size),

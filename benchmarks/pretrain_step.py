@@ -34,7 +34,7 @@ from official.core import exp_factory
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 
 from benchmarks import input_pipeline
-from cvrl_tf.configs import cvrl  # pylint: disable=unused-import
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.tasks import pretrain
 
 TASKS = ('ours', 'model_garden')

@@ -1,8 +1,9 @@
 r"""Table 1 and Table 4 of the CVRL paper at CPU scale, on the toy benchmark.
 
-Every setting trains the toy encoder (`experiments/cvrl_pretrain_toy.yaml`)
-with the same budget, for several seeds, then evaluates its frozen backbone
-with the fast linear probe and kNN retrieval of `cvrl_tf.evaluation`:
+Every setting trains the toy encoder
+(`cvrl_tf/configs/experiments/cvrl_pretrain_toy.yaml`) with the same budget,
+for several seeds, then evaluates its frozen backbone with the fast linear
+probe and kNN retrieval of `cvrl_tf.evaluation`:
 
   cvrl             TA + SA + TC: CVRL as proposed
   ta               temporal augmentation only (no spatial augmentation)
@@ -32,9 +33,10 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from cvrl_tf import config_validation
 from cvrl_tf import demo
-from cvrl_tf import train as trainer_lib
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf import train
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import inflation
 
@@ -249,7 +251,7 @@ def train_encoder(paths: demo.DemoPaths, setting: Setting, budget: Budget,
     params = contrastive_params(paths, setting, budget, seed)
   train_dir = os.path.join(run_dir, 'train')
   tf.keras.utils.set_random_seed(seed)
-  trainer_lib.run(params, 'train', train_dir)
+  train.run(params, 'train', train_dir)
   encoder_dir = encoder_checkpoint(setting, run_dir)
   if setting.kind == 'frames' and not tf.io.gfile.exists(
       os.path.join(encoder_dir, 'checkpoint')):

@@ -4,7 +4,7 @@ import dataclasses
 from absl import flags
 import tensorflow as tf
 
-from cvrl_tf import config_validation
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.modeling import checkpoints
 
 # What the checkpoint tools turn into one `error: ...` line.

@@ -13,9 +13,11 @@ from typing import Dict
 from absl import logging
 import tensorflow as tf
 
-from cvrl_tf import config_validation
-from cvrl_tf import train as trainer_lib
+from cvrl_tf import configs
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf import train
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.data_prep import converter
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import toy_videos
@@ -23,10 +25,9 @@ from cvrl_tf.data_prep import video_decoding
 from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import cvrl_model
-from cvrl_tf.tasks import pretrain
+from cvrl_tf.modeling import input_specs
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY_PRETRAIN_YAML = os.path.join(REPO_ROOT, 'experiments',
+TOY_PRETRAIN_YAML = os.path.join(configs.EXPERIMENTS_DIR,
                                  'cvrl_pretrain_toy.yaml')
 SPLITS = ('train', 'test')
 NUM_TOY_CLASSES = 10
@@ -133,9 +134,8 @@ def build_encoder(params, checkpoint_dir: str = '', seed: int = 0):
                                   checkpoint_dir)
   else:
     model = cvrl_model.build_cvrl_model(
-        pretrain.model_input_specs(feature_shape), params.task.model)
-  return tf.function(lambda images: model.encode(images, training=False),
-                     reduce_retracing=True)
+        input_specs.model_input_specs(feature_shape), params.task.model)
+  return cvrl_model.inference_encoder(model)
 
 
 def evaluate(paths: DemoPaths, params) -> Dict[str, Dict[str, float]]:
@@ -175,7 +175,7 @@ def run_demo(output_dir: str, train_per_class: int = 50,
   timings['records_seconds'] = time.monotonic() - start
   start = time.monotonic()
   params = pretrain_params(paths, pretrain_steps)
-  trainer_lib.run(params, 'train', paths.pretrain_dir)
+  train.run(params, 'train', paths.pretrain_dir)
   timings['pretrain_seconds'] = time.monotonic() - start
   start = time.monotonic()
   metrics = evaluate(paths, params)

@@ -21,13 +21,13 @@ from official.core import train_utils
 from official.modeling import performance
 import yaml
 
-import cvrl_tf  # pylint: disable=unused-import  (registers experiments)
-from cvrl_tf import config_validation
-from cvrl_tf import determinism
-from cvrl_tf import numerics
-from cvrl_tf import preemption
-from cvrl_tf import progress
-from cvrl_tf import trainer as trainer_lib
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation as config_validation
+from cvrl_tf.training import determinism
+from cvrl_tf.training import numerics
+from cvrl_tf.training import preemption
+from cvrl_tf.training import progress
+from cvrl_tf.training import trainer as trainer_lib
 from cvrl_tf.modeling import checkpoints
 
 FLAGS = flags.FLAGS

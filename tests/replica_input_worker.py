@@ -3,7 +3,7 @@
   python replica_input_worker.py CONFIG.yaml OUT.npz
 
 Under MirroredStrategy over two logical CPUs, builds
-`cvrl_tf.trainer.Trainer` for `cvrl_pretrain` overridden by CONFIG.yaml
+`cvrl_tf.training.trainer.Trainer` for `cvrl_pretrain` overridden by CONFIG.yaml
 (deterministic, so with a checkpointed input; the model is a stand-in,
 unused here) and reads two steps of training batches both through
 `Trainer.next_train_inputs` inside a tf.function (as its train step does)
@@ -20,9 +20,10 @@ import tf_keras
 from official.core import train_utils
 
 from contrastive_loss_worker import make_strategy
-from cvrl_tf import config_validation
-from cvrl_tf import trainer as trainer_lib
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.tasks import pretrain
+from cvrl_tf.training import trainer as trainer_lib
 
 STEPS = 2
 # Per-step losses of replicas 0 and 1.

@@ -2,7 +2,7 @@
 import pytest
 from official.core import exp_factory
 
-from cvrl_tf import config_validation
+from cvrl_tf.configs import validation as config_validation
 from test_train_cli import error_lines
 from test_train_cli import run_trainer
 import tiny_experiments

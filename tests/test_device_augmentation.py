@@ -54,7 +54,7 @@ def _device_inputs(encoded, seeds):
       lambda s: spatial_augmentation.geometric_clip(encoded, s, OUT, params),
       seeds, fn_output_signature=tf.uint8)
   photometric = tf.map_fn(
-      lambda s: spatial_augmentation.sample_photometric_params(s, params),
+      lambda s: spatial_augmentation.clip_photometric_params(s, params),
       seeds, fn_output_signature={
           'jitter': tf.bool, 'grayscale': tf.bool, 'blur': tf.bool,
           'sigma': tf.float32, 'brightness': tf.float32,
@@ -112,7 +112,7 @@ def test_uint8_views_are_the_rounded_float_resize():
   for seed in range(16):
     seed = tf.constant([seed, 5])
     rounded = spatial_augmentation.geometric_clip(encoded, seed, OUT, params)
-    unrounded = spatial_augmentation.augment_clip(
+    unrounded = spatial_augmentation.decode_and_augment_clip(
         encoded, seed, OUT, params, photometric=False)
     assert rounded.dtype == tf.uint8
     error = np.abs(rounded.numpy() - 255.0 * unrounded.numpy())

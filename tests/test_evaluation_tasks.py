@@ -3,11 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvrl_tf import train as trainer_lib
+from cvrl_tf import train
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import protocols
-from cvrl_tf.evaluation import subsets
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.tasks import classification
 from cvrl_tf.tasks import knn_eval
@@ -29,8 +28,8 @@ def patterns(tmp_path_factory):
 def pretrained(patterns, tmp_path_factory):
   """A checkpoint directory of a 2-step pretraining run."""
   model_dir = str(tmp_path_factory.mktemp('pretrain'))
-  trainer_lib.run(tiny_pretrain(patterns[0], train_steps=2,
-                                checkpoint_interval=2), 'train', model_dir)
+  train.run(tiny_pretrain(patterns[0], train_steps=2,
+                          checkpoint_interval=2), 'train', model_dir)
   return model_dir
 
 
@@ -45,7 +44,7 @@ def backbone_values(path):
 def run_classification(name, patterns, pretrained, model_dir, **overrides):
   params = tiny_classification(name, *patterns, init_checkpoint=pretrained,
                                **overrides)
-  _, logs = trainer_lib.run(params, 'train_and_eval', str(model_dir))
+  _, logs = train.run(params, 'train_and_eval', str(model_dir))
   return params, logs
 
 
@@ -84,7 +83,7 @@ def test_mismatched_checkpoint_names_missing_variables(patterns, pretrained,
                                init_checkpoint=pretrained, backbone=wider)
   with pytest.raises(checkpoints.CheckpointMismatchError,
                      match='missing .*backbone'):
-    trainer_lib.run(params, 'train', str(tmp_path))
+    train.run(params, 'train', str(tmp_path))
 
 
 def test_semi_supervised_trains_on_a_written_balanced_subset(
@@ -96,7 +95,7 @@ def test_semi_supervised_trains_on_a_written_balanced_subset(
                                            logging_dir=str(tmp_path))
   dataset = task.build_inputs(params.task.train_data.replace(
       output_video_id=True))
-  written = subsets.read_subset(str(tmp_path / 'train_subset_ids.txt'))
+  written = (tmp_path / 'train_subset_ids.txt').read_text().splitlines()
   # 2 videos per class, half of them: one per class.
   assert len(written) == 10
   assert len({video_id.rsplit('_', 1)[0] for video_id in written}) == 10
@@ -121,7 +120,7 @@ def test_multi_view_validation_averages_logits_per_video(patterns, tmp_path):
 
 def test_knn_task_matches_the_direct_protocol(patterns, pretrained, tmp_path):
   params = tiny_knn(*patterns, init_checkpoint=pretrained)
-  _, logs = trainer_lib.run(params, 'eval', str(tmp_path))
+  _, logs = train.run(params, 'eval', str(tmp_path))
   task = knn_eval.KnnEvalTask(params.task)
   model = task.build_model()
   task.initialize(model)
@@ -135,11 +134,11 @@ def test_knn_task_matches_the_direct_protocol(patterns, pretrained, tmp_path):
 
 def test_continuous_knn_eval_on_a_ram_filesystem(patterns):
   model_dir = 'ram://cvrl_continuous_eval'
-  trainer_lib.run(tiny_pretrain(patterns[0], train_steps=2,
-                                checkpoint_interval=1), 'train', model_dir)
+  train.run(tiny_pretrain(patterns[0], train_steps=2,
+                          checkpoint_interval=1), 'train', model_dir)
   params = tiny_knn(*patterns, train_steps=2)
   params.override({'trainer': {'continuous_eval_timeout': 5}})
-  _, logs = trainer_lib.run(params, 'continuous_eval', model_dir)
+  _, logs = train.run(params, 'continuous_eval', model_dir)
   assert 0.0 <= logs.get('recall@1', 0.0) <= 1.0
   assert tf.io.gfile.glob(model_dir + '/validation/events.out.tfevents*')
 

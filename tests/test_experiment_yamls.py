@@ -1,4 +1,4 @@
-"""Every YAML in experiments/ applies to its registered experiment."""
+"""Every experiment YAML applies to its registered experiment."""
 import glob
 import os
 
@@ -6,10 +6,9 @@ import pytest
 from official.core import exp_factory
 from official.modeling import hyperparams
 
-import cvrl_tf  # pylint: disable=unused-import
+from cvrl_tf import configs
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 
-EXPERIMENTS_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'experiments')
 
 
 def experiment_for(yaml_name: str) -> str:
@@ -25,7 +24,7 @@ def experiment_for(yaml_name: str) -> str:
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(
-    os.path.join(EXPERIMENTS_DIR, '*.yaml'))), ids=os.path.basename)
+    os.path.join(configs.EXPERIMENTS_DIR, '*.yaml'))), ids=os.path.basename)
 def test_yaml_overrides_its_experiment_strictly(path):
   params = exp_factory.get_exp_config(experiment_for(os.path.basename(path)))
   params = hyperparams.override_params_dict(params, path, is_strict=True)

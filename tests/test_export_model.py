@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvrl_tf import config_validation
 from cvrl_tf import demo
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.evaluation import extract
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model
+from cvrl_tf.modeling import input_specs
 from cvrl_tf.serving import export_saved_model
-from cvrl_tf.tasks import pretrain
 import tiny_experiments
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +44,7 @@ def write_pretrained_checkpoint(params, directory):
   would be noticed. Returns the model, whose input shape is fixed.
   """
   model = cvrl_model.build_cvrl_model(
-      pretrain.model_input_specs(params.task.train_data.feature_shape),
+      input_specs.model_input_specs(params.task.train_data.feature_shape),
       params.task.model)
   rng = np.random.default_rng(0)
   for variable in model.backbone.variables:

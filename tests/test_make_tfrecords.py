@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from cvrl_tf.data_prep import converter
+from cvrl_tf.data_prep import record_layout
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
@@ -94,13 +95,33 @@ def _shards(output_dir, split='train'):
                                        records.shard_pattern(split))))
 
 
+# Every key of the layout, for reading back the converter's records.
+_CONTEXT_FEATURES = {
+    record_layout.LABEL_INDEX_KEY: tf.io.FixedLenFeature((), tf.int64),
+    record_layout.LABEL_TEXT_KEY: tf.io.FixedLenFeature((), tf.string),
+    record_layout.VIDEO_ID_KEY: tf.io.FixedLenFeature((), tf.string),
+    record_layout.FPS_KEY: tf.io.FixedLenFeature((), tf.float32),
+    record_layout.SOURCE_FPS_KEY: tf.io.FixedLenFeature((), tf.float32),
+    record_layout.NUM_FRAMES_KEY: tf.io.FixedLenFeature((), tf.int64),
+}
+_SEQUENCE_FEATURES = {
+    record_layout.IMAGE_KEY: tf.io.FixedLenSequenceFeature((), tf.string)}
+
+
+def parse_sequence_example(serialized):
+  """Parses a serialized record into a dict of its context and sequence."""
+  context, sequence = tf.io.parse_single_sequence_example(
+      serialized, _CONTEXT_FEATURES, _SEQUENCE_FEATURES)
+  return {**context, **sequence}
+
+
 def _read_records(output_dir, split='train'):
   """Returns {video id: (parsed record, serialized record)} of all shards."""
   parsed = {}
   for serialized in tf.data.TFRecordDataset(_shards(output_dir, split)):
     record = {key: value.numpy() for key, value in
-              records.parse_sequence_example(serialized).items()}
-    video_id = record[records.VIDEO_ID_KEY].decode()
+              parse_sequence_example(serialized).items()}
+    video_id = record[record_layout.VIDEO_ID_KEY].decode()
     assert video_id not in parsed, f'{video_id} stored twice'
     parsed[video_id] = (record, serialized)
   return parsed
@@ -111,8 +132,8 @@ def _video_ids(output_dir, split='train'):
   ids = []
   for path in _shards(output_dir, split):
     for serialized in tf.data.TFRecordDataset(path):
-      record = records.parse_sequence_example(serialized)
-      ids.append(record[records.VIDEO_ID_KEY].numpy().decode())
+      record = parse_sequence_example(serialized)
+      ids.append(record[record_layout.VIDEO_ID_KEY].numpy().decode())
   return ids
 
 
@@ -144,12 +165,13 @@ def test_round_trip_keeps_frames_labels_and_short_side(codec_dir, tmp_path):
   model_garden_decoder = video_input.Decoder()
   for video_id, spec in specs.items():
     record, serialized = stored[video_id]
-    frames = record[records.IMAGE_KEY]
-    assert record[records.NUM_FRAMES_KEY] == len(frames) == spec['num_frames']
-    assert record[records.FPS_KEY] == record[records.SOURCE_FPS_KEY]
-    assert record[records.FPS_KEY] == pytest.approx(spec['fps'], rel=1e-4)
-    assert record[records.LABEL_TEXT_KEY] == spec['label'].encode()
-    assert record[records.LABEL_INDEX_KEY] == label_map[spec['label']]
+    frames = record[record_layout.IMAGE_KEY]
+    assert (record[record_layout.NUM_FRAMES_KEY] == len(frames)
+            == spec['num_frames'])
+    assert record[record_layout.FPS_KEY] == record[record_layout.SOURCE_FPS_KEY]
+    assert record[record_layout.FPS_KEY] == pytest.approx(spec['fps'], rel=1e-4)
+    assert record[record_layout.LABEL_TEXT_KEY] == spec['label'].encode()
+    assert record[record_layout.LABEL_INDEX_KEY] == label_map[spec['label']]
     height, width = spec['shape']
     out_height, out_width, channels = _jpeg_shape(frames[-1])
     assert min(out_height, out_width) == _MIN_RESIZE
@@ -174,12 +196,12 @@ def test_fps_resampling_matches_duration_times_target_rate(codec_dir,
   for video_id, spec in specs.items():
     record, _ = stored[video_id]
     expected = spec['num_frames'] / spec['fps'] * 10
-    num_frames = int(record[records.NUM_FRAMES_KEY])
+    num_frames = int(record[record_layout.NUM_FRAMES_KEY])
     assert abs(num_frames - expected) <= 1, (video_id, num_frames, expected)
-    assert len(record[records.IMAGE_KEY]) == num_frames >= 1
-    assert record[records.FPS_KEY] == 10
-    assert record[records.SOURCE_FPS_KEY] == pytest.approx(spec['fps'],
-                                                           rel=1e-4)
+    assert len(record[record_layout.IMAGE_KEY]) == num_frames >= 1
+    assert record[record_layout.FPS_KEY] == 10
+    assert record[record_layout.SOURCE_FPS_KEY] == pytest.approx(
+        spec['fps'], rel=1e-4)
 
 
 def test_broken_inputs_are_reported_and_skipped(codec_dir, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvrl_tf import train as trainer_lib
+from cvrl_tf import train
 from cvrl_tf.tasks import pretrain
 from tiny_experiments import tiny_pretrain
 from toy_records import write_toy_records
@@ -33,7 +33,7 @@ def test_training_reduces_the_loss(record_pattern, tmp_path):
   initial = task.build_model()
   loss_before = mean_loss(task, initial, batches)
 
-  trainer_lib.run(params, 'train', str(tmp_path))
+  train.run(params, 'train', str(tmp_path))
 
   trained = task.build_model()
   latest = tf.train.latest_checkpoint(str(tmp_path))
@@ -48,8 +48,8 @@ def test_training_reduces_the_loss(record_pattern, tmp_path):
 def test_restart_resumes_from_the_saved_step(record_pattern, tmp_path,
                                              caplog):
   model_dir = str(tmp_path)
-  trainer_lib.run(tiny_pretrain(record_pattern, train_steps=10), 'train',
-                  model_dir)
+  train.run(tiny_pretrain(record_pattern, train_steps=10), 'train',
+            model_dir)
   assert tf.train.latest_checkpoint(model_dir).endswith('ckpt-10')
   first_run_files = {
       name: os.path.getmtime(os.path.join(model_dir, name))
@@ -58,8 +58,8 @@ def test_restart_resumes_from_the_saved_step(record_pattern, tmp_path,
   # The progress lines are absl INFO logs; absl's own logger filters them
   # unless its level is lowered too.
   caplog.set_level(logging.INFO, logger='absl')
-  trainer_lib.run(tiny_pretrain(record_pattern, train_steps=15), 'train',
-                  model_dir)
+  train.run(tiny_pretrain(record_pattern, train_steps=15), 'train',
+            model_dir)
 
   progress = [r.getMessage() for r in caplog.records
               if r.getMessage().startswith('step ')]

@@ -35,12 +35,12 @@ import yaml
 
 from official.core import train_utils
 
-from cvrl_tf import config_validation
-from cvrl_tf import determinism
-from cvrl_tf import numerics
-from cvrl_tf import preemption
-from cvrl_tf import trainer as trainer_lib
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.tasks import pretrain
+from cvrl_tf.training import determinism
+from cvrl_tf.training import numerics
+from cvrl_tf.training import preemption
+from cvrl_tf.training import trainer as trainer_lib
 from tiny_experiments import tiny_pretrain
 from toy_records import write_toy_records
 

@@ -165,6 +165,18 @@ def test_color_jitter_probability_and_range():
   assert outputs.min() >= 0.0 and outputs.max() <= 1.0
 
 
+def color_jitter(frames, seed, strength):
+  """SimCLR colour jitter with random order, one draw for the whole clip."""
+  return color_ops.jitter(frames, color_ops.sample_jitter_params(seed,
+                                                                 strength))
+
+
+def random_blur(frames, seed, p, kernel_size):
+  """Gaussian blur with sigma ~ U[0.1, 2.0], applied with probability `p`."""
+  params = color_ops.sample_photometric_params(seed, 0.0, 0.0, 0.0, p)
+  return color_ops.blur(frames, params, kernel_size)
+
+
 def _simclr_jitter(frames, params):
   """SimCLR's colour jitter through `tf.image`, each op clipped to [0, 1]."""
   ops = {
@@ -184,11 +196,11 @@ def test_color_jitter_matches_simclr_tf_image_reference():
   # Strength 0 leaves only the identity; strength 1 equals SimCLR's ops in
   # the drawn order with the drawn factors.
   frames = tf.constant(_colourful_image()[None] / 255.0, tf.float32)
-  unchanged = color_ops.color_jitter(frames, tf.constant([1, 1]), 0.0)
+  unchanged = color_jitter(frames, tf.constant([1, 1]), 0.0)
   np.testing.assert_allclose(unchanged, frames, atol=1e-5)
   for seed in ([1, 1], [2, 7], [5, 3]):
     seed = tf.constant(seed)
-    changed = color_ops.color_jitter(frames, seed, 1.0).numpy()
+    changed = color_jitter(frames, seed, 1.0).numpy()
     params = color_ops.sample_jitter_params(seed, 1.0)
     assert np.abs(changed - frames).max() > 0.01
     np.testing.assert_allclose(changed, _simclr_jitter(frames, params),
@@ -200,7 +212,7 @@ def test_blur_probability():
   impulse = np.zeros([2, 9, 9, 3], np.float32)
   impulse[:, 4, 4] = 1.0
   outputs = tf.function(lambda seeds: tf.map_fn(
-      lambda s: color_ops.random_blur(tf.constant(impulse), s, 0.3, 5),
+      lambda s: random_blur(tf.constant(impulse), s, 0.3, 5),
       seeds, fn_output_signature=tf.float32))(_seeds(1000)).numpy()
   blurred = outputs[:, :, 4, 5, 0] > 0
   assert np.all(blurred[:, 0] == blurred[:, 1])
@@ -396,7 +408,7 @@ def test_float_resize_equals_uint8_resize():
   for height, width in [(20, 30), (9, 7), (16, 16)]:
     frames = rng.integers(0, 256, [2, height, width, 3]).astype(np.uint8)
     np.testing.assert_array_equal(
-        spatial_augmentation.resize_to_255(frames, OUT),
+        spatial_augmentation.resize_unscaled(frames, OUT),
         tf.image.resize(frames, OUT))
 
 
@@ -407,13 +419,13 @@ def test_augment_clip_is_geometric_then_photometric_stage():
   params = data_cfg.SpatialAugmentation()
   for seed in range(8):
     seed = tf.constant([seed, 9])
-    geometric = spatial_augmentation.augment_clip(encoded, seed, OUT, params,
-                                                  photometric=False)
-    photometric = spatial_augmentation.sample_photometric_params(seed,
-                                                                 params)
+    geometric = spatial_augmentation.decode_and_augment_clip(
+        encoded, seed, OUT, params, photometric=False)
+    photometric = spatial_augmentation.clip_photometric_params(seed, params)
     reference = color_ops.blur(
         color_ops.distort_colors(geometric, photometric), photometric,
         gaussian_blur.gaussian_kernel_size(OUT[0]))
     np.testing.assert_allclose(
-        spatial_augmentation.augment_clip(encoded, seed, OUT, params),
+        spatial_augmentation.decode_and_augment_clip(encoded, seed, OUT,
+                                                     params),
         reference, atol=1e-5)

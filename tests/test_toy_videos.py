@@ -9,11 +9,12 @@ import av
 import numpy as np
 import pytest
 
+from cvrl_tf.data_prep import toy_motions
 from cvrl_tf.data_prep import toy_videos
 
 _SIZE = 64
 _FPS = 25
-_NUM_CLASSES = len(toy_videos.CLASS_NAMES)
+_NUM_CLASSES = len(toy_motions.CLASS_NAMES)
 # Videos per class for the classification tests: half fit, half evaluate.
 _VIDEOS_PER_CLASS = 20
 _TOOL = os.path.join(os.path.dirname(__file__), os.pardir, 'tools',
@@ -53,7 +54,7 @@ def dataset(tmp_path_factory):
 
 def test_tree_classes_json_and_counts(dataset):
   root, info = dataset[2]
-  assert info['classes'] == list(toy_videos.CLASS_NAMES)
+  assert info['classes'] == list(toy_motions.CLASS_NAMES)
   assert info['num_videos'] == {'train': 2 * _NUM_CLASSES,
                                 'test': _NUM_CLASSES}
   with open(os.path.join(root, 'classes.json')) as f:
@@ -62,8 +63,8 @@ def test_tree_classes_json_and_counts(dataset):
   assert all(e['description'] for e in entries)
   for split, per_class in (('train', 2), ('test', 1)):
     assert sorted(os.listdir(os.path.join(root, split))) == sorted(
-        toy_videos.CLASS_NAMES)
-    for class_name in toy_videos.CLASS_NAMES:
+        toy_motions.CLASS_NAMES)
+    for class_name in toy_motions.CLASS_NAMES:
       names = os.listdir(os.path.join(root, split, class_name))
       assert len(names) == per_class
       assert all(n.startswith(class_name) and n.endswith('.mp4')
@@ -84,7 +85,7 @@ def test_files_are_h264_mp4_of_expected_size_rate_and_length(dataset):
 
 def test_decoded_video_matches_rendered_frames(dataset):
   root, _ = dataset[2]
-  class_index = toy_videos.CLASS_NAMES.index('orbit')
+  class_index = toy_motions.CLASS_NAMES.index('orbit')
   rendered = toy_videos.render_video(
       'orbit', toy_videos.video_rng(3, 'test', class_index, 0), _SIZE, _FPS,
       toy_videos.appearance_pool(3, toy_videos.DEFAULT_NUM_APPEARANCES,
@@ -112,7 +113,7 @@ def test_different_seed_gives_different_videos(dataset, tmp_path):
   toy_videos.make_toy_dataset(str(tmp_path), train_per_class=1,
                               test_per_class=0, seed=4, size=_SIZE, fps=_FPS,
                               num_workers=1)
-  for class_name in toy_videos.CLASS_NAMES:
+  for class_name in toy_motions.CLASS_NAMES:
     name = os.path.join('train', class_name, f'{class_name}_0000.mp4')
     frames_a, _ = _decode(os.path.join(root, name))
     frames_b, _ = _decode(os.path.join(str(tmp_path), name))
@@ -218,7 +219,7 @@ def _k_nearest_neighbours(train, train_labels, test, k=5):
 def features():
   """Features of rendered videos, [N, D] each, with labels and a fit mask."""
   appearance, motion, flipped_motion, labels = [], [], [], []
-  for class_index, class_name in enumerate(toy_videos.CLASS_NAMES):
+  for class_index, class_name in enumerate(toy_motions.CLASS_NAMES):
     for index in range(_VIDEOS_PER_CLASS):
       frames = toy_videos.render_video(
           class_name, toy_videos.video_rng(0, 'train', class_index, index),
@@ -254,14 +255,14 @@ def test_motion_reveals_class(features):
   assert (predictions == labels[~fit]).mean() > 0.85
   for k in range(_NUM_CLASSES):
     recall = (predictions[labels[~fit] == k] == k).mean()
-    assert recall >= 0.7, (toy_videos.CLASS_NAMES[k], recall)
+    assert recall >= 0.7, (toy_motions.CLASS_NAMES[k], recall)
 
 
 def test_motion_features_see_horizontal_direction(features):
   """Guards the flip test below against features that ignore direction."""
   labels = features['labels']
   for class_name in ('slide_slow', 'slide_fast'):
-    in_class = labels == toy_videos.CLASS_NAMES.index(class_name)
+    in_class = labels == toy_motions.CLASS_NAMES.index(class_name)
     direction = features['motion'][in_class, _HORIZONTAL_DIRECTION]
     flipped = features['flipped_motion'][in_class, _HORIZONTAL_DIRECTION]
     assert np.all(np.abs(direction) > 0.5)
@@ -276,14 +277,14 @@ def test_horizontally_flipped_videos_keep_their_class(features):
   predictions = _k_nearest_neighbours(train, labels[fit], test)
   for k in range(_NUM_CLASSES):
     recall = (predictions[labels[~fit] == k] == k).mean()
-    assert recall >= 0.7, (toy_videos.CLASS_NAMES[k], recall)
+    assert recall >= 0.7, (toy_motions.CLASS_NAMES[k], recall)
 
 
 def test_appearances_come_from_a_pool_shared_by_all_classes():
   pool = toy_videos.appearance_pool(0, 3, 64)
   assert len(pool) == 3
   used = set()
-  for class_index, name in enumerate(toy_videos.CLASS_NAMES):
+  for class_index, name in enumerate(toy_motions.CLASS_NAMES):
     for index in range(3):
       rng = toy_videos.video_rng(0, 'train', class_index, index)
       frames = toy_videos.render_video(name, rng, 64, appearances=pool)

@@ -1,7 +1,7 @@
 """Tiny versions of the registered experiments, for tests on CPU."""
 from official.core import exp_factory
 
-import cvrl_tf  # pylint: disable=unused-import
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 
 TINY_BACKBONE = {'type': 'r3d', 'r3d': {'model_id': 18,
                                         'width_multiplier': 0.25}}

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
+from cvrl_tf.data_prep import toy_motions
 from cvrl_tf.data_prep import toy_videos
 from cvrl_tf.data_prep import video_decoding
 
@@ -22,7 +23,7 @@ def write_toy_records(directory: str, split: str = 'train',
       directory, records.shard_name(split, i, num_shards)))
              for i in range(num_shards)]
   count = 0
-  for class_index, name in enumerate(toy_videos.CLASS_NAMES):
+  for class_index, name in enumerate(toy_motions.CLASS_NAMES):
     for index in range(videos_per_class):
       frames = toy_videos.render_video(
           name, toy_videos.video_rng(seed, split, class_index, index),

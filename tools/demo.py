@@ -8,6 +8,7 @@ from absl import flags
 from absl import logging
 
 from cvrl_tf import demo
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'demo_out',
                                   'Where every stage writes.')

@@ -1,7 +1,7 @@
 """Exports a pretrained CVRL encoder as a SavedModel.
 
   python tools/export_model.py --experiment=cvrl_pretrain \
-    --config_file=experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
+    --config_file=cvrl_tf/configs/experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
     --checkpoint_path=gs://bucket/pretrain --export_dir=gs://bucket/encoder
 
 See `cvrl_tf.serving.export_saved_model` for the signatures.
@@ -16,7 +16,8 @@ from absl import flags
 from absl import logging
 
 from cvrl_tf import common_flags
-from cvrl_tf import config_validation
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.serving import export_saved_model
 
 _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()

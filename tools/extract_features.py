@@ -1,7 +1,7 @@
 """Writes per-video encoder features of TFRecords to an `.npz` file.
 
   python tools/extract_features.py --experiment=cvrl_pretrain \
-    --config_file=experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
+    --config_file=cvrl_tf/configs/experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
     --checkpoint_path=gs://bucket/pretrain \
     --input_path='gs://bucket/records/validation-*' \
     --output_path=gs://bucket/features/validation.npz
@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 
 from cvrl_tf import common_flags
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.evaluation import extract
 
 _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()

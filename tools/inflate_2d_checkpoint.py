@@ -4,7 +4,7 @@ CVRL's "ImageNet inflated" baseline, from a Model Garden image
 classification checkpoint of a 2D ResNet-50 (e.g. `resnet_imagenet`):
 
   python tools/inflate_2d_checkpoint.py --experiment=cvrl_linear_eval \
-    --config_file=experiments/cvrl_linear_eval_k400_r3d50.yaml \
+    --config_file=cvrl_tf/configs/experiments/cvrl_linear_eval_k400_r3d50.yaml \
     --checkpoint_path=gs://BUCKET/resnet50_imagenet \
     --output_dir=gs://BUCKET/r3d50_inflated
 
@@ -23,6 +23,7 @@ from absl import flags
 from absl import logging
 
 from cvrl_tf import common_flags
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.modeling import inflation
 
 _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()

@@ -55,8 +55,8 @@ class CVRLPretrainTask(cfg.TaskConfig):
   """Self-supervised pretraining task.
 
   Attributes:
-    deterministic: reproducible training (`cvrl_tf.determinism`): seeds the
-      initial weights with `train_data.seed` (required), enables op
+    deterministic: reproducible training (`cvrl_tf.training.determinism`):
+      seeds the initial weights with `train_data.seed` (required), enables op
       determinism and saves the training input iterator in checkpoints, so
       that an interrupted and resumed run ends with the weights of an
       uninterrupted one. Slower, and checkpoints include the input

@@ -1,50 +1,21 @@
-"""Record layout and atomic file writing for converted videos.
+"""Records of converted videos and atomic file writing.
 
-One `tf.train.SequenceExample` per video, in the DMVR / Model Garden layout
-that `official.vision.dataloaders.video_input.Decoder` parses:
-
-  context:
-    clip/label/index   int64   label index (-1 when unlabeled)
-    clip/label/text    bytes   label name
-    video/id           bytes   video identifier
-    video/fps          float   frame rate of the stored frames
-    video/source_fps   float   frame rate of the source video
-    video/num_frames   int64   number of stored frames
-  feature_lists:
-    image/encoded      bytes   one JPEG per frame
-
-Files are written under a temporary name in their final folder and renamed
-into place, through `tf.io.gfile` so that `gs://` folders work, so a reader
-never sees a partly written file under a final name.
+One `tf.train.SequenceExample` per video, laid out as `record_layout`
+describes. Files are written under a temporary name in their final folder
+and renamed into place, through `tf.io.gfile` so that `gs://` folders work,
+so a reader never sees a partly written file under a final name.
 """
 
 import json
 import os
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 import tensorflow as tf
 
+from cvrl_tf.data_prep import record_layout
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
-
-IMAGE_KEY = 'image/encoded'
-LABEL_INDEX_KEY = 'clip/label/index'
-LABEL_TEXT_KEY = 'clip/label/text'
-VIDEO_ID_KEY = 'video/id'
-FPS_KEY = 'video/fps'
-SOURCE_FPS_KEY = 'video/source_fps'
-NUM_FRAMES_KEY = 'video/num_frames'
-
-CONTEXT_FEATURES = {
-    LABEL_INDEX_KEY: tf.io.FixedLenFeature((), tf.int64),
-    LABEL_TEXT_KEY: tf.io.FixedLenFeature((), tf.string),
-    VIDEO_ID_KEY: tf.io.FixedLenFeature((), tf.string),
-    FPS_KEY: tf.io.FixedLenFeature((), tf.float32),
-    SOURCE_FPS_KEY: tf.io.FixedLenFeature((), tf.float32),
-    NUM_FRAMES_KEY: tf.io.FixedLenFeature((), tf.int64),
-}
-SEQUENCE_FEATURES = {IMAGE_KEY: tf.io.FixedLenSequenceFeature((), tf.string)}
 
 LABEL_MAP_NAME = 'label_map.json'
 
@@ -59,23 +30,21 @@ def make_sequence_example(
   """Builds the record of one video."""
   example = tf.train.SequenceExample()
   context = example.context.feature
-  context[LABEL_INDEX_KEY].int64_list.value.append(video.label_index)
-  context[LABEL_TEXT_KEY].bytes_list.value.append(video.label_text.encode())
-  context[VIDEO_ID_KEY].bytes_list.value.append(video.video_id.encode())
-  context[FPS_KEY].float_list.value.append(decoded.fps)
-  context[SOURCE_FPS_KEY].float_list.value.append(decoded.source_fps)
-  context[NUM_FRAMES_KEY].int64_list.value.append(len(decoded.frames))
-  images = example.feature_lists.feature_list[IMAGE_KEY]
+  context[record_layout.LABEL_INDEX_KEY].int64_list.value.append(
+      video.label_index)
+  context[record_layout.LABEL_TEXT_KEY].bytes_list.value.append(
+      video.label_text.encode())
+  context[record_layout.VIDEO_ID_KEY].bytes_list.value.append(
+      video.video_id.encode())
+  context[record_layout.FPS_KEY].float_list.value.append(decoded.fps)
+  context[record_layout.SOURCE_FPS_KEY].float_list.value.append(
+      decoded.source_fps)
+  context[record_layout.NUM_FRAMES_KEY].int64_list.value.append(
+      len(decoded.frames))
+  images = example.feature_lists.feature_list[record_layout.IMAGE_KEY]
   for jpeg in decoded.frames:
     images.feature.add().bytes_list.value.append(jpeg)
   return example
-
-
-def parse_sequence_example(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-  """Parses a serialized record into a dict of its context and sequence."""
-  context, sequence = tf.io.parse_single_sequence_example(
-      serialized, CONTEXT_FEATURES, SEQUENCE_FEATURES)
-  return {**context, **sequence}
 
 
 def shard_name(split: str, index: int, num_shards: int) -> str:

@@ -9,13 +9,7 @@ on the class. A single frame therefore says nothing
 about the label, so a representation has to capture motion to classify these
 videos, which is what CVRL pretraining is meant to learn.
 
-The classes are motion types and speed ranges, never directions: CVRL's
-horizontal flip would turn "moves left" into "moves right" and clockwise into
-counter-clockwise, so each class contains both mirror images. Every motion is
-continuous over the whole video and periodic motions repeat within ~1.4 s, so
-any clip of 8-16 frames at stride 2 shows it. Speeds, distances and sizes are
-fractions of the frame size, so a dataset rendered at another size is the same
-dataset at another resolution.
+The classes are in `toy_motions`, the appearances in `toy_appearance`.
 
 Videos are written as H.264 mp4 files (libx264, yuv420p) in a folder-per-class
 tree:
@@ -28,15 +22,17 @@ class, index), so the files do not depend on the number of worker processes
 or on the order in which they run.
 """
 import concurrent.futures
-import dataclasses
 import functools
 import json
 import multiprocessing
 import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import av
 import numpy as np
+
+from cvrl_tf.data_prep import toy_appearance
+from cvrl_tf.data_prep import toy_motions
 
 SPLITS = ('train', 'test')
 MIN_SECONDS = 2.0
@@ -47,345 +43,9 @@ MIN_SIZE = 32
 # toy preset learns motion (docs/results/demo.md compares 1 and 4).
 DEFAULT_NUM_APPEARANCES = 1
 
-# Object radius as a fraction of the frame size.
-_RADIUS_RANGE = (0.09, 0.15)
-# The farthest point of any shape from its centre, in radii: the square's
-# corners at 0.85 * sqrt(2), plus a margin.
-_SHAPE_EXTENT = 1.25
-# Luma differences that keep the object and its texture visible after
-# grayscale conversion and colour jitter.
-_MIN_OBJECT_BACKGROUND_LUMA = 50.0
-_MIN_TEXTURE_LUMA = 35.0
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
-
-@dataclasses.dataclass(frozen=True)
-class Pose:
-  """Per-frame placement of the object.
-
-  Attributes:
-    x: float32 [T], centre column in pixels. Positions wrap around the frame
-      edges, so an object leaving on one side re-enters on the other.
-    y: float32 [T], centre row in pixels, wrapping like `x`.
-    angle: float32 [T], rotation in radians.
-    scale: float32 [T], size multiplier of the object's radius.
-  """
-  x: np.ndarray
-  y: np.ndarray
-  angle: np.ndarray
-  scale: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class Appearance:
-  """Everything about a video that does not depend on its class.
-
-  Attributes:
-    shape: index into `_SHAPES`.
-    texture: index into `_TEXTURES`.
-    texture_frequency: stripes or checks per radius, in radians.
-    texture_angle: orientation of the texture in the object frame, radians.
-    radius: object radius in pixels.
-    angle: initial rotation in radians.
-    colors: float32 [2, 3], the object's two texture colours in [0, 255].
-    background: float32 [H, W, 3], the static background in [0, 255].
-  """
-  shape: int
-  texture: int
-  texture_frequency: float
-  texture_angle: float
-  radius: float
-  angle: float
-  colors: np.ndarray
-  background: np.ndarray
-
-
-# Shapes as signed distance functions of object coordinates (u, v) in units
-# of the radius: negative inside. The edges get one pixel of antialiasing so
-# sub-pixel motion stays smooth.
-def _disk(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-  return np.sqrt(u * u + v * v) - 1.0
-
-
-def _ellipse(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-  # Not an exact distance, but close enough for a one-pixel antialiased edge.
-  return (np.sqrt(u * u + (v / 0.55) ** 2) - 1.0) * 0.55
-
-
-def _box_sdf(u: np.ndarray, v: np.ndarray, half_u: float,
-             half_v: float) -> np.ndarray:
-  qu = np.abs(u) - half_u
-  qv = np.abs(v) - half_v
-  outside = np.sqrt(np.maximum(qu, 0.0) ** 2 + np.maximum(qv, 0.0) ** 2)
-  return outside + np.minimum(np.maximum(qu, qv), 0.0)
-
-
-def _square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-  return _box_sdf(u, v, 0.85, 0.85)
-
-
-def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-  return np.minimum(_box_sdf(u, v, 1.0, 0.38), _box_sdf(u, v, 0.38, 1.0))
-
-
-def _triangle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-  """Equilateral triangle with circumradius 1 (Quilez's exact distance)."""
-  k = np.sqrt(3.0)
-  half_side = k / 2.0
-  pu = np.abs(u) - half_side
-  pv = v + half_side / k
-  fold = pu + k * pv > 0.0
-  pu, pv = (np.where(fold, (pu - k * pv) / 2.0, pu),
-            np.where(fold, (-k * pu - pv) / 2.0, pv))
-  pu = pu - np.clip(pu, -2.0 * half_side, 0.0)
-  return -np.sqrt(pu * pu + pv * pv) * np.sign(pv)
-
-
-_SHAPES = (_disk, _ellipse, _square, _cross, _triangle)
-
-
-# Textures map object coordinates to a blend weight in [0, 1] between the two
-# object colours. None is rotationally symmetric, so a spinning object looks
-# different from a still one whatever its shape.
-def _stripes(u: np.ndarray, v: np.ndarray, frequency: float,
-             angle: float) -> np.ndarray:
-  w = np.sin(frequency * (u * np.cos(angle) + v * np.sin(angle)))
-  return np.clip(0.5 + 2.0 * w, 0.0, 1.0)
-
-
-def _checks(u: np.ndarray, v: np.ndarray, frequency: float,
-            angle: float) -> np.ndarray:
-  c, s = np.cos(angle), np.sin(angle)
-  w = np.sin(frequency * (u * c + v * s)) * np.sin(frequency * (v * c - u * s))
-  return np.clip(0.5 + 4.0 * w, 0.0, 1.0)
-
-
-def _halves(u: np.ndarray, v: np.ndarray, frequency: float,
-            angle: float) -> np.ndarray:
-  del frequency  # Two halves have no spatial frequency.
-  w = u * np.cos(angle) + v * np.sin(angle)
-  return np.clip(0.5 + 8.0 * w, 0.0, 1.0)
-
-
-_TEXTURES = (_stripes, _checks, _halves)
-
-
-def _pose(num_frames: int, x, y, angle=0.0, scale=1.0) -> Pose:
-  """Broadcasts scalars or [T] arrays into a float32 `Pose`."""
-  def full(value):
-    return np.broadcast_to(np.asarray(value, np.float32),
-                           (num_frames,)).astype(np.float32)
-  return Pose(full(x), full(y), full(angle), full(scale))
-
-
-def _position(rng: np.random.Generator, size: int, margin: float) -> float:
-  """A coordinate that keeps the object at least `margin` pixels inside."""
-  return float(rng.uniform(margin, size - margin))
-
-
-def _direction(rng: np.random.Generator) -> float:
-  return float(rng.choice([-1.0, 1.0]))
-
-
-# Motions. Each takes (rng, t, size, radius) with t the float32 [T] frame
-# times in seconds, size the frame size and radius the object radius in
-# pixels, and returns the object's `Pose` relative to its initial rotation.
-def _static(rng, t, size, radius) -> Pose:
-  margin = _SHAPE_EXTENT * radius
-  return _pose(t.size, _position(rng, size, margin),
-               _position(rng, size, margin))
-
-
-def _slide(rng, t, size, radius, speed_range, vertical) -> Pose:
-  """Constant velocity along one axis, wrapping around the frame."""
-  speed = _direction(rng) * rng.uniform(*speed_range) * size
-  along = rng.uniform(0.0, size) + speed * t
-  across = _position(rng, size, _SHAPE_EXTENT * radius)
-  if vertical:
-    return _pose(t.size, across, along)
-  return _pose(t.size, along, across)
-
-
-def _slide_slow(rng, t, size, radius) -> Pose:
-  return _slide(rng, t, size, radius, (0.15, 0.22), vertical=False)
-
-
-def _slide_fast(rng, t, size, radius) -> Pose:
-  return _slide(rng, t, size, radius, (0.6, 0.9), vertical=False)
-
-
-def _slide_vertical(rng, t, size, radius) -> Pose:
-  return _slide(rng, t, size, radius, (0.3, 0.45), vertical=True)
-
-
-def _orbit(rng, t, size, radius) -> Pose:
-  orbit_radius = rng.uniform(0.15, 0.25) * size
-  margin = orbit_radius + _SHAPE_EXTENT * radius
-  cx, cy = _position(rng, size, margin), _position(rng, size, margin)
-  phase = rng.uniform(0.0, 2.0 * np.pi)
-  omega = _direction(rng) * 2.0 * np.pi / rng.uniform(1.2, 2.0)
-  return _pose(t.size, cx + orbit_radius * np.cos(phase + omega * t),
-               cy + orbit_radius * np.sin(phase + omega * t))
-
-
-def _spin(rng, t, size, radius) -> Pose:
-  margin = _SHAPE_EXTENT * radius
-  omega = _direction(rng) * 2.0 * np.pi * rng.uniform(0.5, 1.0)
-  return _pose(t.size, _position(rng, size, margin),
-               _position(rng, size, margin), angle=omega * t)
-
-
-def _pulse(rng, t, size, radius) -> Pose:
-  amplitude = rng.uniform(0.3, 0.45)
-  margin = _SHAPE_EXTENT * radius * (1.0 + amplitude)
-  phase = rng.uniform(0.0, 2.0 * np.pi)
-  frequency = 1.0 / rng.uniform(0.8, 1.4)
-  return _pose(t.size, _position(rng, size, margin),
-               _position(rng, size, margin),
-               scale=1.0 + amplitude * np.sin(2.0 * np.pi * frequency * t +
-                                              phase))
-
-
-def _bounce(rng, t, size, radius) -> Pose:
-  """A ball under gravity bouncing elastically on an invisible floor."""
-  margin = _SHAPE_EXTENT * radius
-  height = rng.uniform(0.25, 0.4) * size
-  floor = rng.uniform(height + margin, size - margin)
-  period = rng.uniform(0.7, 1.1)
-  air = np.mod(t / period + rng.uniform(0.0, 1.0), 1.0)
-  return _pose(t.size, _position(rng, size, margin),
-               floor - 4.0 * height * air * (1.0 - air))
-
-
-def _swing(rng, t, size, radius) -> Pose:
-  amplitude = rng.uniform(0.12, 0.22) * size
-  margin = _SHAPE_EXTENT * radius
-  x0 = _position(rng, size, margin + amplitude)
-  y0 = _position(rng, size, margin)
-  phase = rng.uniform(0.0, 2.0 * np.pi)
-  frequency = 1.0 / rng.uniform(0.8, 1.4)
-  return _pose(t.size, x0 + amplitude * np.sin(2.0 * np.pi * frequency * t +
-                                               phase), y0)
-
-
-def _shake(rng, t, size, radius) -> Pose:
-  """Independent random displacements every frame, at any frame stride."""
-  sigma = 0.035 * size
-  margin = _SHAPE_EXTENT * radius + 2.5 * sigma
-  x0, y0 = _position(rng, size, margin), _position(rng, size, margin)
-  offsets = np.clip(rng.normal(0.0, sigma, (2, t.size)), -2.5 * sigma,
-                    2.5 * sigma)
-  return _pose(t.size, x0 + offsets[0], y0 + offsets[1])
-
-
-@dataclasses.dataclass(frozen=True)
-class MotionClass:
-  """A label: its name, a one-line description and its motion function."""
-  name: str
-  description: str
-  motion: Callable[..., Pose]
-
-
-MOTION_CLASSES: Tuple[MotionClass, ...] = (
-    MotionClass('static', 'The object does not move.', _static),
-    MotionClass(
-        'slide_slow',
-        'Constant horizontal velocity of 0.15-0.22 frame widths per second, '
-        'leftwards or rightwards, wrapping around the frame edges.',
-        _slide_slow),
-    MotionClass(
-        'slide_fast',
-        'Constant horizontal velocity of 0.6-0.9 frame widths per second, '
-        'leftwards or rightwards, wrapping around the frame edges.',
-        _slide_fast),
-    MotionClass(
-        'slide_vertical',
-        'Constant vertical velocity of 0.3-0.45 frame heights per second, '
-        'upwards or downwards, wrapping around the frame edges.',
-        _slide_vertical),
-    MotionClass(
-        'orbit',
-        'Circles a fixed point at a radius of 0.15-0.25 frames, one turn '
-        'every 1.2-2 s, either way round.', _orbit),
-    MotionClass(
-        'spin',
-        'Rotates in place at 0.5-1 turns per second, either way round.',
-        _spin),
-    MotionClass(
-        'pulse',
-        'Grows and shrinks in place by 30-45% with a period of 0.8-1.4 s.',
-        _pulse),
-    MotionClass(
-        'bounce',
-        'Falls under gravity and bounces on an invisible floor, 0.25-0.4 '
-        'frames high, every 0.7-1.1 s.', _bounce),
-    MotionClass(
-        'swing',
-        'Swings left and right sinusoidally, 0.12-0.22 frames from its '
-        'centre, with a period of 0.8-1.4 s.', _swing),
-    MotionClass(
-        'shake',
-        'Jitters around a fixed point with an independent random offset of '
-        '0.035 frames standard deviation every frame.', _shake),
-)
-CLASS_NAMES: Tuple[str, ...] = tuple(c.name for c in MOTION_CLASSES)
-
-
-def _luma(colors: np.ndarray) -> np.ndarray:
-  return colors @ _LUMA_WEIGHTS
-
-
-def _sample_colors(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-  """Draws 2 object and 2 background colours that stay distinguishable.
-
-  Args:
-    rng: random generator.
-
-  Returns:
-    (object_colors, background_colors), float32 [2, 3] each in [0, 255].
-  """
-  while True:
-    colors = rng.uniform(0.0, 255.0, (4, 3)).astype(np.float32)
-    luma = _luma(colors)
-    contrast = np.abs(luma[:2, None] - luma[None, 2:]).min()
-    if (contrast >= _MIN_OBJECT_BACKGROUND_LUMA and
-        abs(luma[0] - luma[1]) >= _MIN_TEXTURE_LUMA):
-      return colors[:2], colors[2:]
-
-
-def _background(rng: np.random.Generator, colors: np.ndarray,
-                size: int) -> np.ndarray:
-  """A linear gradient between two colours in a random direction.
-
-  Args:
-    rng: random generator.
-    colors: float32 [2, 3], the gradient's end colours.
-    size: frame height and width.
-
-  Returns:
-    float32 [size, size, 3].
-  """
-  angle = rng.uniform(0.0, 2.0 * np.pi)
-  rows, cols = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-  ramp = cols * np.cos(angle) + rows * np.sin(angle)
-  ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
-  return colors[0] + (colors[1] - colors[0]) * ramp[..., None]
-
-
-def _sample_appearance(rng: np.random.Generator, size: int) -> Appearance:
-  object_colors, background_colors = _sample_colors(rng)
-  return Appearance(
-      shape=int(rng.integers(len(_SHAPES))),
-      texture=int(rng.integers(len(_TEXTURES))),
-      texture_frequency=float(rng.uniform(2.0, 4.0)),
-      texture_angle=float(rng.uniform(0.0, 2.0 * np.pi)),
-      radius=float(rng.uniform(*_RADIUS_RANGE) * size),
-      angle=float(rng.uniform(0.0, 2.0 * np.pi)),
-      colors=object_colors,
-      background=_background(rng, background_colors, size))
-
-
-def _composite(appearance: Appearance, pose: Pose) -> np.ndarray:
+def _composite(appearance: toy_appearance.Appearance,
+               pose: toy_motions.Pose) -> np.ndarray:
   """Draws the object over the background in every frame.
 
   Only a square window around the object is shaded per frame, which keeps
@@ -401,7 +61,8 @@ def _composite(appearance: Appearance, pose: Pose) -> np.ndarray:
   background = appearance.background
   size = background.shape[0]
   num_frames = pose.x.size
-  half = int(np.ceil(_SHAPE_EXTENT * appearance.radius * pose.scale.max())) + 2
+  half = int(np.ceil(toy_appearance.SHAPE_EXTENT * appearance.radius *
+                     pose.scale.max())) + 2
   offsets = np.arange(-half, half + 1)
   # Unwrapped pixel coordinates of each frame's window, [T, 2 * half + 1].
   cols = np.floor(pose.x)[:, None].astype(np.int64) + offsets
@@ -413,10 +74,10 @@ def _composite(appearance: Appearance, pose: Pose) -> np.ndarray:
   cos, sin = np.cos(angle), np.sin(angle)
   u = (cos * dx + sin * dy) / radius
   v = (cos * dy - sin * dx) / radius
-  distance = _SHAPES[appearance.shape](u, v) * radius
+  distance = toy_appearance.SHAPES[appearance.shape](u, v) * radius
   alpha = np.clip(0.5 - distance, 0.0, 1.0)[..., None]
-  blend = _TEXTURES[appearance.texture](u, v, appearance.texture_frequency,
-                                        appearance.texture_angle)[..., None]
+  blend = toy_appearance.TEXTURES[appearance.texture](
+      u, v, appearance.texture_frequency, appearance.texture_angle)[..., None]
   object_colors = appearance.colors
   color = object_colors[0] + (object_colors[1] - object_colors[0]) * blend
 
@@ -435,7 +96,7 @@ def _composite(appearance: Appearance, pose: Pose) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def appearance_pool(seed: int, num_appearances: int,
-                    size: int) -> Tuple[Appearance, ...]:
+                    size: int) -> Tuple[toy_appearance.Appearance, ...]:
   """The appearances (object and background) shared by all classes.
 
   Videos draw their appearance from this pool, independently of their class.
@@ -446,19 +107,19 @@ def appearance_pool(seed: int, num_appearances: int,
   and the learned features ignore motion.
   """
   return tuple(
-      _sample_appearance(np.random.default_rng(np.random.SeedSequence(
-          seed, spawn_key=(len(SPLITS), k))), size)
+      toy_appearance.sample_appearance(np.random.default_rng(
+          np.random.SeedSequence(seed, spawn_key=(len(SPLITS), k))), size)
       for k in range(num_appearances))
 
 
-def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
-                 fps: int = 25,
-                 appearances: Optional[Sequence[Appearance]] = None
-                 ) -> np.ndarray:
+def render_video(
+    class_name: str, rng: np.random.Generator, size: int = 128, fps: int = 25,
+    appearances: Optional[Sequence[toy_appearance.Appearance]] = None
+) -> np.ndarray:
   """Renders one random video of a motion class.
 
   Args:
-    class_name: one of `CLASS_NAMES`.
+    class_name: one of `toy_motions.CLASS_NAMES`.
     rng: random generator; the video is a deterministic function of its state.
     size: frame height and width in pixels, even and at least `MIN_SIZE`.
     fps: frame rate, which sets how far the object moves per frame.
@@ -471,13 +132,14 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 128,
   """
   if size < MIN_SIZE or size % 2:
     raise ValueError(f'size must be even and >= {MIN_SIZE}, got {size}.')
-  motion = MOTION_CLASSES[CLASS_NAMES.index(class_name)].motion
+  motion = toy_motions.MOTION_CLASSES[
+      toy_motions.CLASS_NAMES.index(class_name)].motion
   num_frames = int(rng.integers(round(MIN_SECONDS * fps),
                                 round(MAX_SECONDS * fps) + 1))
   if appearances:
     appearance = appearances[int(rng.integers(len(appearances)))]
   else:
-    appearance = _sample_appearance(rng, size)
+    appearance = toy_appearance.sample_appearance(rng, size)
   t = np.arange(num_frames, dtype=np.float32) / fps
   return _composite(appearance, motion(rng, t, size, appearance.radius))
 
@@ -531,7 +193,7 @@ def _make_video(task: Tuple[str, int, str, int, int, int, int, int]) -> str:
     The path of the written file.
   """
   output_dir, seed, split, class_index, index, size, fps, pool_size = task
-  class_name = CLASS_NAMES[class_index]
+  class_name = toy_motions.CLASS_NAMES[class_index]
   frames = render_video(
       class_name, video_rng(seed, split, class_index, index), size, fps,
       appearance_pool(seed, pool_size, size) if pool_size else None)
@@ -574,17 +236,17 @@ def make_toy_dataset(output_dir: str,
   """
   counts = {'train': train_per_class, 'test': test_per_class}
   for split in SPLITS:
-    for class_name in CLASS_NAMES:
+    for class_name in toy_motions.CLASS_NAMES:
       os.makedirs(os.path.join(output_dir, split, class_name), exist_ok=True)
   with open(os.path.join(output_dir, 'classes.json'), 'w') as f:
     json.dump([{'name': c.name, 'description': c.description}
-               for c in MOTION_CLASSES], f, indent=2)
+               for c in toy_motions.MOTION_CLASSES], f, indent=2)
     f.write('\n')
 
   tasks = [(output_dir, seed, split, class_index, index, size, fps,
             num_appearances)
            for split in SPLITS
-           for class_index in range(len(CLASS_NAMES))
+           for class_index in range(len(toy_motions.CLASS_NAMES))
            for index in range(counts[split])]
   num_workers = num_workers or os.cpu_count() or 1
   if num_workers == 1:
@@ -600,8 +262,8 @@ def make_toy_dataset(output_dir: str,
   for task, path in zip(tasks, paths):
     paths_by_split[task[2]].append(path)
   return {
-      'classes': list(CLASS_NAMES),
-      'descriptions': [c.description for c in MOTION_CLASSES],
+      'classes': list(toy_motions.CLASS_NAMES),
+      'descriptions': [c.description for c in toy_motions.MOTION_CLASSES],
       'num_videos': {split: len(paths_by_split[split]) for split in SPLITS},
       'paths': {split: sorted(p) for split, p in paths_by_split.items()},
   }

@@ -21,8 +21,6 @@ import time
 from multiprocessing import connection
 from typing import Any, Callable, Iterator, List, Optional, Sequence
 
-import cvrl_tf
-
 # Time a worker gets to exit after its input pipe is closed before it is
 # killed.
 _EXIT_GRACE_SECONDS = 5.0
@@ -60,9 +58,6 @@ class _Worker:
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         filter(None, [package_root, env.get('PYTHONPATH')]))
-    # Decoding needs no TensorFlow; skipping the package's experiment
-    # registration keeps each worker's start-up well under a second.
-    env[cvrl_tf.SKIP_REGISTRY_ENV] = '1'
     self._process = subprocess.Popen(
         [sys.executable, '-m', __name__,
          str(task_read), str(result_write)],

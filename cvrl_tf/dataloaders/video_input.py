@@ -46,12 +46,12 @@ from official.vision.dataloaders import video_input as mg_video_input
 from official.vision.ops import preprocess_ops_3d
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.data_prep import record_layout
 from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.ops import device_augmentation
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
 
-VIDEO_ID_KEY = 'video/id'
 # With `skip_bad_records`, training input stops after this many bad records
 # without a good video in between.
 MAX_BAD_IN_A_ROW = 1000
@@ -65,9 +65,9 @@ class Decoder(decoder.Decoder):
   Missing keys decode as empty: no frames, no label, video id ''.
   """
 
-  def __init__(self, image_key: str = mg_video_input.IMAGE_KEY,
-               label_key: str = mg_video_input.LABEL_KEY,
-               video_id_key: str = VIDEO_ID_KEY):
+  def __init__(self, image_key: str = record_layout.IMAGE_KEY,
+               label_key: str = record_layout.LABEL_INDEX_KEY,
+               video_id_key: str = record_layout.VIDEO_ID_KEY):
     self._image_key = image_key
     self._label_key = label_key
     self._video_id_key = video_id_key
@@ -261,7 +261,7 @@ class Parser(parser.Parser):
       views = self._normalize(views)
     features, label = self._outputs(views, decoded)
     if self._device_augmentation:
-      view_params = [spatial_augmentation.sample_photometric_params(
+      view_params = [spatial_augmentation.clip_photometric_params(
           view_seed, self._spatial) for view_seed in view_seeds]
       features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
           lambda *p: tf.stack(p), *view_params)

@@ -23,7 +23,7 @@ from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model
-from cvrl_tf.tasks import pretrain
+from cvrl_tf.modeling import input_specs
 
 
 def restore_model(model_config: cvrl_cfg.CVRLModel,
@@ -52,7 +52,7 @@ def restore_model(model_config: cvrl_cfg.CVRLModel,
                      f'cvrl_pretrain*, cvrl_knn_eval), got '
                      f'{type(model_config).__name__}.')
   model = cvrl_model.build_cvrl_model(
-      pretrain.model_input_specs(feature_shape), model_config)
+      input_specs.model_input_specs(feature_shape), model_config)
   checkpoints.load_backbone(model.backbone, checkpoint_path)
   return model
 
@@ -94,8 +94,7 @@ def extract_to_npz(params: cfg.ExperimentConfig, checkpoint_path: str,
   model = restore_model(params.task.model, data_config.feature_shape,
                         checkpoint_path)
   video_ids, labels, features = features_lib.encode_videos(
-      tf.function(lambda images: model.encode(images, training=False),
-                  reduce_retracing=True), data_config)
+      cvrl_model.inference_encoder(model), data_config)
   # Strings rather than the bytes objects TF returns: object arrays would
   # need pickle to load.
   arrays = {'video_ids': np.array([i.decode() for i in video_ids], np.str_),

@@ -70,8 +70,3 @@ def write_subset(path: str, ids: Sequence[str]) -> None:
   with tf.io.gfile.GFile(path, 'w') as f:
     f.write(''.join(f'{video_id}\n' for video_id in ids))
 
-
-def read_subset(path: str) -> List[str]:
-  """Reads ids written by `write_subset`, in file order."""
-  with tf.io.gfile.GFile(path, 'r') as f:
-    return [line.strip() for line in f.read().splitlines() if line.strip()]

@@ -136,3 +136,18 @@ def load_backbone(backbone: tf_keras.Model, checkpoint_path: str,
   tf.train.Checkpoint(**{root: backbone}).read(path).expect_partial()
   logging.info('Loaded %d backbone variables from %s.', len(expected), path)
   return path
+
+
+def initialize_backbone(task_config, model: tf_keras.Model) -> None:
+  """Loads `init_checkpoint` into the backbone (or everything), strictly."""
+  if not task_config.init_checkpoint:
+    return
+  if task_config.init_checkpoint_modules == 'backbone':
+    load_backbone(model.backbone, task_config.init_checkpoint)
+  elif task_config.init_checkpoint_modules == 'all':
+    path = resolve_checkpoint(task_config.init_checkpoint)
+    check_finite(path, 'model/')
+    tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
+  else:
+    raise ValueError('init_checkpoint_modules must be "backbone" or "all", '
+                     f'got {task_config.init_checkpoint_modules!r}.')

@@ -5,8 +5,9 @@ Calling the model maps clips x [B, T, H, W, 3] to embeddings z = g(f(x))
 returns the representation f(x) [B, C] that is frozen for linear evaluation
 or fine-tuned downstream. Both outputs are float32 under mixed precision.
 """
-from typing import Optional
+from typing import Callable, Optional
 
+import tensorflow as tf
 import tf_keras
 
 from official.modeling import tf_utils
@@ -154,6 +155,16 @@ def build_cvrl_model(
       norm_momentum=norm.norm_momentum,
       norm_epsilon=norm.norm_epsilon,
       kernel_regularizer=l2_regularizer)
+
+
+def inference_encoder(model: CVRLModel) -> Callable[[tf.Tensor], tf.Tensor]:
+  """f(x) in inference mode: clips [B, T, H, W, 3] -> features [B, C].
+
+  One `tf.function` for every batch; `reduce_retracing` keeps a smaller last
+  batch from tracing it again.
+  """
+  return tf.function(lambda images: model.encode(images, training=False),
+                     reduce_retracing=True)
 
 
 @factory_3d.register_model_builder('cvrl')

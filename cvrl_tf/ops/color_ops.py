@@ -241,21 +241,6 @@ def jitter(frames: tf.Tensor, params: Params) -> tf.Tensor:
   return frames
 
 
-def color_jitter(frames: tf.Tensor, seed: tf.Tensor,
-                 strength: float = 1.0) -> tf.Tensor:
-  """SimCLR colour jitter with random order, one draw for the whole clip.
-
-  Args:
-    frames: float32 [N, H, W, 3] in [0, 1].
-    seed: [2] integer stateless seed.
-    strength: SimCLR colour strength s, see `sample_jitter_params`.
-
-  Returns:
-    float32 [N, H, W, 3] in [0, 1].
-  """
-  return jitter(frames, sample_jitter_params(seed, strength))
-
-
 def to_grayscale(frames: tf.Tensor) -> tf.Tensor:
   """Converts float [N, H, W, 3] RGB to grayscale, keeping 3 equal channels."""
   # Elementwise, so that XLA fuses it with the operations before it, and the
@@ -335,19 +320,3 @@ def blur(frames: tf.Tensor, params: Params, kernel_size: int,
                  lambda: blur_fn(frames, params['sigma'], kernel_size),
                  lambda: frames)
 
-
-def random_blur(frames: tf.Tensor, seed: tf.Tensor, p: float,
-                kernel_size: int) -> tf.Tensor:
-  """Gaussian blur with sigma ~ U[0.1, 2.0], applied with probability `p`.
-
-  Args:
-    frames: float32 [N, H, W, 3].
-    seed: [2] integer stateless seed.
-    p: probability of blurring.
-    kernel_size: odd filter length, see `gaussian_kernel_size`.
-
-  Returns:
-    float32 [N, H, W, 3].
-  """
-  params = sample_photometric_params(seed, 0.0, 0.0, 0.0, p)
-  return blur(frames, params, kernel_size)

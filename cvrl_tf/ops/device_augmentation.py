@@ -20,8 +20,8 @@ from cvrl_tf.ops import spatial_augmentation
 PARAMS_KEY = 'photometric_params'
 
 
-def augment_clip(clip: tf.Tensor, params: color_ops.Params,
-                 kernel_size: int) -> tf.Tensor:
+def photometric_clip_compiled(clip: tf.Tensor, params: color_ops.Params,
+                              kernel_size: int) -> tf.Tensor:
   """Colour distortion then blur of one float32 [T, H, W, 3] clip in [0, 1]."""
   clip = color_ops.distort_colors_compiled(clip, params)
   # The full-length filter: XLA needs static shapes.
@@ -35,7 +35,7 @@ def augment_views(images: tf.Tensor, params: color_ops.Params,
   Args:
     images: uint8 [N, T, H, W, 3] views as the input pipeline outputs them.
     params: dict of [N, ...] per-clip parameters, the batched outputs of
-      `spatial_augmentation.sample_photometric_params`.
+      `spatial_augmentation.clip_photometric_params`.
     data_params: the training input config that produced `images`.
 
   Returns:
@@ -46,7 +46,7 @@ def augment_views(images: tf.Tensor, params: color_ops.Params,
   frames = tf.cast(images, tf.float32) * (1.0 / 255.0)
   kernel_size = gaussian_blur.gaussian_kernel_size(data_params.feature_shape[1])
   frames = tf.map_fn(
-      lambda args: augment_clip(args[0], args[1], kernel_size),
+      lambda args: photometric_clip_compiled(args[0], args[1], kernel_size),
       (frames, params), fn_output_signature=tf.float32)
   return spatial_augmentation.normalize(
       frames, data_params.zero_centering_image,

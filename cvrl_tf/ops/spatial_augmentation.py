@@ -8,7 +8,7 @@ resized in one call. Frames are never decoded in full on this path.
 Colour distortion and blur follow on the resized clip, with the CPU
 implementations of `color_ops`, or are left to the accelerator
 (`cvrl_tf.ops.device_augmentation`), which applies them with the parameters
-`sample_photometric_params` draws from the same seed. The clips it receives
+`clip_photometric_params` draws from the same seed. The clips it receives
 are `geometric_clip`'s: resized, then rounded to uint8, within 0.5/255 of
 the float resize and a quarter of its bytes to batch and transfer.
 """
@@ -128,11 +128,11 @@ def jpeg_size(encoded_frame: tf.Tensor) -> tf.Tensor:
 
 def resize(frames: tf.Tensor, output_size: Tuple[int, int]) -> tf.Tensor:
   """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 1]."""
-  return resize_to_255(frames, output_size) * (1.0 / 255.0)
+  return resize_unscaled(frames, output_size) * (1.0 / 255.0)
 
 
-def resize_to_255(frames: tf.Tensor,
-                  output_size: Tuple[int, int]) -> tf.Tensor:
+def resize_unscaled(frames: tf.Tensor,
+                    output_size: Tuple[int, int]) -> tf.Tensor:
   """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 255]."""
   # Same values as resizing the uint8 frames (the kernel computes in float
   # either way), but the float kernel is ~1.3x faster, cast included.
@@ -146,7 +146,7 @@ def resize_to_uint8(frames: tf.Tensor,
   Bilinear weights are convex, so the float result already lies in
   [0, 255] and needs no clipping.
   """
-  return tf.cast(tf.round(resize_to_255(frames, output_size)), tf.uint8)
+  return tf.cast(tf.round(resize_unscaled(frames, output_size)), tf.uint8)
 
 
 def normalize(frames: tf.Tensor, zero_centering: bool,
@@ -171,13 +171,13 @@ def _flip_left_right(frames: tf.Tensor) -> tf.Tensor:
   return tf.reshape(tf.reverse(rows, [1]), shape)
 
 
-def sample_photometric_params(seed: tf.Tensor,
-                              params: data_cfg.SpatialAugmentation
-                             ) -> color_ops.Params:
+def clip_photometric_params(seed: tf.Tensor,
+                            params: data_cfg.SpatialAugmentation
+                           ) -> color_ops.Params:
   """Colour, grayscale and blur parameters of a clip augmented with `seed`.
 
   Args:
-    seed: [2] integer stateless seed, as given to `augment_clip`.
+    seed: [2] integer stateless seed, as given to `decode_and_augment_clip`.
     params: spatial augmentation config.
 
   Returns:
@@ -196,7 +196,7 @@ def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
 
   Args:
     encoded: string [N] JPEG frames of equal size.
-    seed: [2] integer stateless seed, as given to `augment_clip`.
+    seed: [2] integer stateless seed, as given to `decode_and_augment_clip`.
     output_size: (height, width) the window will be resized to.
     params: spatial augmentation config, with `enabled` True.
 
@@ -221,10 +221,10 @@ def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
 def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
                    output_size: Tuple[int, int],
                    params: data_cfg.SpatialAugmentation) -> tf.Tensor:
-  """The crop, flip and resize of `augment_clip`, rounded to uint8.
+  """The crop, flip and resize of `decode_and_augment_clip`, rounded to uint8.
 
   The host half of device augmentation: within 0.5 of 255 times
-  `augment_clip(..., photometric=False)`.
+  `decode_and_augment_clip(..., photometric=False)`.
 
   Args:
     encoded: string [N] JPEG frames of equal size.
@@ -245,7 +245,7 @@ def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
 
   Args:
     frames: float32 [N, H, W, 3] in [0, 255], not yet scaled to [0, 1].
-    params: the clip's `sample_photometric_params`.
+    params: the clip's `clip_photometric_params`.
     kernel_size: blur filter length.
 
   Returns:
@@ -256,10 +256,10 @@ def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
   return color_ops.blur(frames, params, kernel_size, cpu=True)
 
 
-def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
-                 output_size: Tuple[int, int],
-                 params: data_cfg.SpatialAugmentation,
-                 photometric: bool = True) -> tf.Tensor:
+def decode_and_augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
+                            output_size: Tuple[int, int],
+                            params: data_cfg.SpatialAugmentation,
+                            photometric: bool = True) -> tf.Tensor:
   """Decodes and augments a clip with one set of random parameters.
 
   RandomResizedCrop, horizontal flip, colour jitter, grayscale and Gaussian
@@ -284,8 +284,8 @@ def augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
   frames = random_crop_and_flip(encoded, seed, output_size, params)
   if not photometric:
     return resize(frames, output_size)
-  return photometric_clip(resize_to_255(frames, output_size),
-                          sample_photometric_params(seed, params),
+  return photometric_clip(resize_unscaled(frames, output_size),
+                          clip_photometric_params(seed, params),
                           gaussian_blur.gaussian_kernel_size(out_h))
 
 
@@ -301,17 +301,18 @@ def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
     output_size: (height, width) of the output frames.
     params: spatial augmentation config; with `temporally_consistent` False
       every frame gets its own random parameters.
-    photometric: see `augment_clip`.
+    photometric: see `decode_and_augment_clip`.
 
   Returns:
     float32 [T, height, width, 3] in [0, 1].
   """
   if params.temporally_consistent or not params.enabled:
-    return augment_clip(encoded, seed, output_size, params, photometric)
+    return decode_and_augment_clip(encoded, seed, output_size, params,
+                                   photometric)
   num_frames = tf.shape(encoded)[0]
   frame_seeds = tf.random.experimental.stateless_split(seed, num_frames)
   return tf.map_fn(
-      lambda args: augment_clip(args[0][tf.newaxis], args[1], output_size,
-                                params, photometric)[0],
+      lambda args: decode_and_augment_clip(
+          args[0][tf.newaxis], args[1], output_size, params, photometric)[0],
       (encoded, frame_seeds),
       fn_output_signature=tf.TensorSpec([*output_size, 3], tf.float32))

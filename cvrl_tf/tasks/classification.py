@@ -22,24 +22,9 @@ from cvrl_tf.evaluation import multiview
 from cvrl_tf.evaluation import subsets
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import classifier
+from cvrl_tf.modeling import input_specs
 from cvrl_tf.tasks import gradients
 from cvrl_tf.tasks import input_metrics
-from cvrl_tf.tasks import pretrain
-
-
-def initialize_backbone(task_config, model: tf_keras.Model) -> None:
-  """Loads `init_checkpoint` into the backbone (or everything), strictly."""
-  if not task_config.init_checkpoint:
-    return
-  if task_config.init_checkpoint_modules == 'backbone':
-    checkpoints.load_backbone(model.backbone, task_config.init_checkpoint)
-  elif task_config.init_checkpoint_modules == 'all':
-    path = checkpoints.resolve_checkpoint(task_config.init_checkpoint)
-    checkpoints.check_finite(path, 'model/')
-    tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
-  else:
-    raise ValueError('init_checkpoint_modules must be "backbone" or "all", '
-                     f'got {task_config.init_checkpoint_modules!r}.')
 
 
 def subset_video_ids(params, subset_config, default_ids_file: str) -> List[str]:
@@ -62,7 +47,7 @@ class ClassificationTask(base_task.Task):
   def build_model(self) -> tf_keras.Model:
     config = self.task_config
     model = classifier.build_classifier(
-        pretrain.model_input_specs(pretrain.common_feature_shape(
+        input_specs.model_input_specs(input_specs.common_feature_shape(
             config.train_data, config.validation_data)),
         config.model, config.train_data.num_classes)
     if config.freeze_backbone:
@@ -72,7 +57,7 @@ class ClassificationTask(base_task.Task):
     return model
 
   def initialize(self, model: tf_keras.Model) -> None:
-    initialize_backbone(self.task_config, model)
+    checkpoints.initialize_backbone(self.task_config, model)
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
     video_ids = None

@@ -20,9 +20,9 @@ from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.evaluation import multiview
 from cvrl_tf.evaluation import retrieval
+from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model
-from cvrl_tf.tasks import classification
-from cvrl_tf.tasks import pretrain
+from cvrl_tf.modeling import input_specs
 
 
 @task_factory.register_task_cls(eval_cfg.KnnEvalTask)
@@ -32,12 +32,12 @@ class KnnEvalTask(base_task.Task):
   def build_model(self) -> tf_keras.Model:
     config = self.task_config
     self._model = cvrl_model.build_cvrl_model(
-        pretrain.model_input_specs(pretrain.common_feature_shape(
+        input_specs.model_input_specs(input_specs.common_feature_shape(
             config.train_data, config.validation_data)), config.model)
     return self._model
 
   def initialize(self, model: tf_keras.Model) -> None:
-    classification.initialize_backbone(self.task_config, model)
+    checkpoints.initialize_backbone(self.task_config, model)
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
     return video_input.build_dataset(params, input_context=input_context)
@@ -66,8 +66,8 @@ class KnnEvalTask(base_task.Task):
     test_labels = features_lib.label_indices(
         np.concatenate(aggregated_logs['labels']))
     _, train_labels, train_features = features_lib.encode_videos(
-        tf.function(lambda images: self._model.encode(images, training=False),
-                    reduce_retracing=True), self.task_config.train_data)
+        cvrl_model.inference_encoder(self._model),
+        self.task_config.train_data)
     return retrieval.knn_retrieval(
         train_features, train_labels, test_features, test_labels,
         ks=self.task_config.recall_ks, knn_k=self.task_config.knn_k)

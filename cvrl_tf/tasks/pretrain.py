@@ -11,22 +11,12 @@ from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.losses import contrastive_loss
 from cvrl_tf.modeling import cvrl_model
+from cvrl_tf.modeling import input_specs
 from cvrl_tf.tasks import gradients
 from cvrl_tf.tasks import input_metrics
 from cvrl_tf.ops import device_augmentation
 
 METRIC_NAMES = ('contrast_acc', 'contrast_entropy')
-
-
-def model_input_specs(feature_shape) -> tf_keras.layers.InputSpec:
-  """Batch-agnostic input spec for clips of `feature_shape` (T, H, W, C)."""
-  return tf_keras.layers.InputSpec(shape=[None] + list(feature_shape))
-
-
-def common_feature_shape(train_data, validation_data):
-  """(T, H, W, C) with None where training and validation clips differ."""
-  return [a if a == b else None for a, b in zip(train_data.feature_shape,
-                                                validation_data.feature_shape)]
 
 
 @task_factory.register_task_cls(cvrl_cfg.CVRLPretrainTask)
@@ -41,8 +31,9 @@ class CVRLPretrainTask(base_task.Task):
       model_config = model_config.replace(
           norm_activation={'use_sync_bn': True})
     return cvrl_model.build_cvrl_model(
-        input_specs=model_input_specs(common_feature_shape(
-            self.task_config.train_data, self.task_config.validation_data)),
+        input_specs=input_specs.model_input_specs(
+            input_specs.common_feature_shape(
+                self.task_config.train_data, self.task_config.validation_data)),
         model_config=model_config)
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:

@@ -70,7 +70,7 @@ class NonFiniteGuard:
     """Initialiser.
 
     Args:
-      trainer: a `cvrl_tf.trainer.Trainer`.
+      trainer: a `cvrl_tf.training.trainer.Trainer`.
       checkpoint_dir: where the run's checkpoints are, for the message.
     """
     self._trainer = trainer

@@ -2,9 +2,9 @@
 
 Adds to `official.core.base_trainer.Trainer`:
   * with `checkpoint_input`, a training input iterator saved in the
-    checkpoint (see `cvrl_tf.determinism`);
+    checkpoint (see `cvrl_tf.training.determinism`);
   * `first_nonfinite`, the step at which the loss first was not finite
-    (see `cvrl_tf.numerics`);
+    (see `cvrl_tf.training.numerics`);
 and to Model Garden's experiment runner, non-chief workers that resume from
 the chief's checkpoints (`OrbitExperimentRunner`).
 """
@@ -12,8 +12,8 @@ import tensorflow as tf
 from official.core import base_trainer
 from official.core import train_lib
 
-from cvrl_tf import determinism
-from cvrl_tf import numerics
+from cvrl_tf.training import determinism
+from cvrl_tf.training import numerics
 
 # Name of the input iterator in the checkpoint.
 ITERATOR_KEY = 'train_iterator'

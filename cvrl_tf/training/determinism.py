@@ -34,7 +34,7 @@ from typing import Any, Iterator
 import tensorflow as tf
 import tf_keras
 
-from cvrl_tf import config_validation
+from cvrl_tf.configs import validation as config_validation
 
 # `runtime.distribution_strategy` values with a single host input pipeline.
 SINGLE_HOST_STRATEGIES = ('off', 'one_device', 'mirrored')

@@ -1,0 +1,1 @@
+"""The trainer and what keeps a run going: resume, NaN stop, preemption."""
