@@ -194,7 +194,7 @@ def test_checkpoint_with_nan_is_refused_naming_the_variable(
   params = tiny_classification('cvrl_linear_eval', *patterns,
                                init_checkpoint=path)
   with pytest.raises(checkpoints.NonFiniteCheckpointError) as error:
-    trainer_lib.run(params, 'train', str(tmp_path / 'linear'))
+    train.run(params, 'train', str(tmp_path / 'linear'))
   assert str(error.value) == (
       f'Checkpoint {path} holds NaN or Inf values in 1 variable(s): '
       f'{nan_name}. The training that wrote it diverged; use an earlier '
@@ -211,4 +211,4 @@ def test_missing_init_checkpoint_is_named(patterns, tmp_path):
                                init_checkpoint=missing)
   with pytest.raises(checkpoints.CheckpointNotFoundError,
                      match=f'No checkpoint at {missing!r}'):
-    trainer_lib.run(params, 'train', str(tmp_path / 'linear'))
+    train.run(params, 'train', str(tmp_path / 'linear'))
