@@ -25,6 +25,8 @@ setuptools.setup(
         "av>=12",
         "matplotlib",
         "Pillow",
+        # Welch tests of the reproduction's verdicts (benchmarks/verdicts.py).
+        "scipy",
     ],
     # setuptools and wheel build the package in tests/test_install.py.
     extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist",

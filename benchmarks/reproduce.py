@@ -14,91 +14,35 @@ probe and kNN retrieval of `cvrl_tf.evaluation`:
                    inflated to 3D by repeating kernels over time
   supervised       the same backbone trained on the toy labels
 
-It writes `reproduce.json`, `reproduce.md` and `reproduce.png` to
-`--output_dir`:
+The toy variant gives every video its own colours and object scale
+(`make_toy_videos --vary_appearance`). Without `--train_steps`, the budget
+comes from CVRL's learning curve (`benchmarks/learning_curve.py`), trained
+and evaluated first. It writes `learning_curve.{json,png}` and
+`reproduce.{json,md,png}` to `--output_dir`, the latter rewritten after
+every finished run and marked partial until the grid is complete. Runs are
+keyed by their definition under `--work_dir` (`reproduce_runs`); the same
+command resumes where it stopped:
 
   python -m benchmarks.reproduce --work_dir=/tmp/cvrl_reproduce \
       --output_dir=docs/results
 """
 import argparse
 import dataclasses
-import json
+import io
 import os
 import platform
 import statistics
 import sys
-import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import learning_curve
+from benchmarks import reproduce_runs as runs
+from benchmarks import run_keys
+from benchmarks import verdicts
 from cvrl_tf import demo
-from cvrl_tf import registry_imports  # pylint: disable=unused-import
-from cvrl_tf import train
-from cvrl_tf.configs import validation as config_validation
-from cvrl_tf.evaluation import protocols
-from cvrl_tf.modeling import inflation
-
-SETTING_NAMES = ('cvrl', 'ta', 'sa', 'ta_sa', 'random_init',
-                 'simclr_inflated', 'supervised')
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-  """One row of the results: how its encoder is trained.
-
-  Attributes:
-    name: key in reproduce.json.
-    label: what the Markdown table and chart call it.
-    paper: the paper's Kinetics-400 linear top-1 (%), or None.
-    paper_source: which table of the paper `paper` comes from.
-    kind: 'contrastive', 'frames' (contrastive on T = 1, then inflated),
-      'supervised' or 'random'.
-    augmentation: override of `task.train_data.augmentation`.
-  """
-  name: str
-  label: str
-  paper: Optional[float]
-  paper_source: str
-  kind: str
-  augmentation: Dict[str, Dict[str, object]] = dataclasses.field(
-      default_factory=dict)
-
-
-SETTINGS = {s.name: s for s in (
-    Setting('cvrl', 'CVRL (TA+SA+TC)', 58.8, 'Table 4; Table 1: 66.1',
-            'contrastive'),
-    Setting('ta', 'TA', 24.8, 'Table 4', 'contrastive',
-            {'spatial': {'enabled': False}}),
-    Setting('sa', 'SA', 40.4, 'Table 4', 'contrastive',
-            {'temporal': {'enabled': False}}),
-    Setting('ta_sa', 'TA+SA', 49.2, 'Table 4', 'contrastive',
-            {'spatial': {'temporally_consistent': False}}),
-    Setting('random_init', 'random init', None, '', 'random'),
-    Setting('simclr_inflated', 'SimCLR inflated', 46.9, 'Table 1', 'frames'),
-    Setting('supervised', 'supervised', 75.8, 'Table 1', 'supervised'),
-)}
-
-
-@dataclasses.dataclass(frozen=True)
-class Budget:
-  """The data and training budget shared by all settings.
-
-  Six settings train, three seeds each: 70 steps of the toy preset (its
-  schedule shortened from 1500 steps: 5 warm-up steps, cosine decay over
-  the 70; 9 epochs of the 500 training videos). At ~1.6 s a step on two
-  idle cores, plus evaluation, that keeps the whole run near 45 minutes.
-  """
-  train_per_class: int = 50
-  test_per_class: int = 20
-  train_steps: int = 70
-  seeds: Sequence[int] = (0, 1, 2)
-
-
-FULL = Budget()
-QUICK = Budget(train_per_class=2, test_per_class=1, train_steps=2,
-               seeds=(0,))
 
 
 def summarize(per_seed: Dict[str, List[Dict[str, float]]],
@@ -116,14 +60,14 @@ def summarize(per_seed: Dict[str, List[Dict[str, float]]],
     deviation (0 for one seed).
   """
   summary = {}
-  for name, runs in per_seed.items():
+  for name, seed_metrics in per_seed.items():
     entry = {}
     for key, metric in (('linear_top1', 'top1'), ('knn_r1', 'recall@1')):
-      values = [run[metric] for run in runs]
+      values = [m[metric] for m in seed_metrics]
       entry[f'{key}_mean'] = statistics.fmean(values)
       entry[f'{key}_std'] = statistics.stdev(values) if len(values) > 1 else 0.0
     entry['seeds'] = list(seeds)
-    entry['per_seed'] = runs
+    entry['per_seed'] = seed_metrics
     summary[name] = entry
   return summary
 
@@ -133,7 +77,7 @@ def markdown_table(summary: Dict[str, Dict[str, object]]) -> str:
   lines = ['| setting | linear top-1 (%) | kNN R@1 (%) | paper, K400 linear '
            'top-1 (%) |', '| --- | ---: | ---: | ---: |']
   for name, entry in summary.items():
-    setting = SETTINGS[name]
+    setting = runs.SETTINGS[name]
     paper = (f'{setting.paper:.1f} ({setting.paper_source})'
              if setting.paper is not None else '-')
     lines.append(
@@ -148,7 +92,7 @@ def single_frame_table(single_frame: Dict[str, Dict[str, float]]) -> str:
   """Linear top-1 and kNN R@1 on one-frame clips, in percent."""
   lines = ['| encoder | linear top-1, 1 frame (%) | kNN R@1, 1 frame (%) |',
            '| --- | ---: | ---: |']
-  lines += [f"| {SETTINGS[name].label} | {100 * m['linear_top1']:.1f} | "
+  lines += [f"| {runs.SETTINGS[name].label} | {100 * m['linear_top1']:.1f} | "
             f"{100 * m['knn_r1']:.1f} |" for name, m in single_frame.items()]
   return '\n'.join(lines)
 
@@ -170,150 +114,15 @@ def bar_chart(summary: Dict[str, Dict[str, object]], path: str) -> None:
   axes.axhline(100 / demo.NUM_TOY_CLASSES, color='gray', linestyle=':',
                label='chance')
   axes.set_xticks(positions)
-  axes.set_xticklabels([SETTINGS[n].label for n in names], rotation=20)
+  axes.set_xticklabels([runs.SETTINGS[n].label for n in names], rotation=20)
   axes.set_ylabel('% (toy test set, mean ± std over seeds)')
   axes.legend()
   figure.tight_layout()
-  buffer = __import__('io').BytesIO()
+  buffer = io.BytesIO()
   figure.savefig(buffer, format='png', dpi=120)
   pyplot.close(figure)
   with tf.io.gfile.GFile(path, 'wb') as f:
     f.write(buffer.getvalue())
-
-
-def contrastive_params(paths: demo.DemoPaths, setting: Setting,
-                       budget: Budget, seed: int):
-  """The toy pretraining experiment with the setting's augmentation."""
-  params = demo.pretrain_params(paths, budget.train_steps)
-  override = {'train_data': {'seed': seed,
-                             'augmentation': setting.augmentation}}
-  if setting.kind == 'frames':
-    frame_shape = [1] + list(params.task.train_data.feature_shape[1:])
-    override['train_data']['feature_shape'] = frame_shape
-    override['validation_data'] = {'feature_shape': frame_shape}
-  params.override({'task': override}, is_strict=True)
-  return params
-
-
-def supervised_params(paths: demo.DemoPaths, budget: Budget, seed: int):
-  """The toy backbone trained from scratch on the toy labels.
-
-  Same clips, budget and batch as pretraining; random crop and flip only,
-  momentum SGD as in fine-tuning.
-  """
-  toy = demo.pretrain_params(paths, budget.train_steps)
-  clips = {'feature_shape': toy.task.train_data.feature_shape,
-           'temporal_stride': toy.task.train_data.temporal_stride,
-           'min_image_size': toy.task.train_data.min_image_size,
-           'num_classes': demo.NUM_TOY_CLASSES}
-  params = config_validation.experiment_params('cvrl_finetune')
-  params.override({
-      'runtime': toy.runtime.as_dict(),
-      'task': {
-          'model': {'backbone': toy.task.model.backbone.as_dict(),
-                    'norm_activation': toy.task.model.norm_activation.as_dict(),
-                    'dropout_rate': 0.0},
-          'train_data': dict(
-              clips, input_path=paths.record_pattern('train'), seed=seed,
-              global_batch_size=toy.task.train_data.global_batch_size),
-          'validation_data': dict(clips, input_path=paths.record_pattern(
-              'test'), num_test_clips=1, num_test_crops=1),
-      },
-      'trainer': {
-          'train_steps': budget.train_steps,
-          'steps_per_loop': toy.trainer.steps_per_loop,
-          'summary_interval': toy.trainer.summary_interval,
-          'checkpoint_interval': toy.trainer.checkpoint_interval,
-          'optimizer_config': {
-              'learning_rate': {'cosine': {'initial_learning_rate': 0.1,
-                                           'decay_steps': budget.train_steps}},
-              'warmup': {'linear': {
-                  'warmup_steps': toy.trainer.optimizer_config.warmup
-                                  .linear.warmup_steps}}}},
-  }, is_strict=True)
-  params.validate()
-  return params
-
-
-def train_encoder(paths: demo.DemoPaths, setting: Setting, budget: Budget,
-                  seed: int, run_dir: str) -> tuple:
-  """Trains the setting's encoder; returns (params, checkpoint or '').
-
-  `params` describes the encoder to evaluate (clips of the toy preset); a
-  finished run directory is reused, so an interrupted run resumes.
-  """
-  evaluation_params = demo.pretrain_params(paths, budget.train_steps)
-  if setting.kind == 'random':
-    return evaluation_params, ''
-  if setting.kind == 'supervised':
-    params = supervised_params(paths, budget, seed)
-  else:
-    params = contrastive_params(paths, setting, budget, seed)
-  train_dir = os.path.join(run_dir, 'train')
-  tf.keras.utils.set_random_seed(seed)
-  train.run(params, 'train', train_dir)
-  encoder_dir = encoder_checkpoint(setting, run_dir)
-  if setting.kind == 'frames' and not tf.io.gfile.exists(
-      os.path.join(encoder_dir, 'checkpoint')):
-    inflation.inflate_checkpoint(evaluation_params.task.model, train_dir,
-                                 encoder_dir, source='single_frame')
-  return evaluation_params, encoder_dir
-
-
-def encoder_checkpoint(setting: Setting, run_dir: str) -> str:
-  """Where the encoder a run evaluates is saved ('' for random weights)."""
-  if setting.kind == 'random':
-    return ''
-  return os.path.join(run_dir,
-                      'inflated' if setting.kind == 'frames' else 'train')
-
-
-def evaluate_setting(paths: demo.DemoPaths, setting: Setting, budget: Budget,
-                     seed: int, work_dir: str) -> Dict[str, float]:
-  """Linear top-1 and kNN metrics of one setting and seed (cached)."""
-  run_dir = os.path.join(work_dir, 'runs', f'{setting.name}-seed{seed}')
-  metrics_path = os.path.join(run_dir, 'metrics.json')
-  if tf.io.gfile.exists(metrics_path):
-    with tf.io.gfile.GFile(metrics_path) as f:
-      return json.load(f)
-  params, checkpoint = train_encoder(paths, setting, budget, seed, run_dir)
-  encode = demo.build_encoder(params, checkpoint, seed=seed)
-  metrics = protocols.evaluate_encoder(
-      encode, demo.eval_data(params, paths.record_pattern('train')),
-      demo.eval_data(params, paths.record_pattern('test')),
-      demo.NUM_TOY_CLASSES, seed=seed)
-  tf.io.gfile.makedirs(run_dir)
-  with tf.io.gfile.GFile(metrics_path, 'w') as f:
-    json.dump(metrics, f, indent=2)
-  return metrics
-
-
-def single_frame_probe(paths: demo.DemoPaths, setting: Setting,
-                       budget: Budget, seed: int,
-                       work_dir: str) -> Dict[str, float]:
-  """Linear top-1 and kNN metrics of a run's encoder on one-frame clips.
-
-  A frame shows where the object is and its size and orientation, not how
-  it moves: this measures how much of the class one frame's appearance
-  gives away to each encoder. The run must have finished (`evaluate_setting`).
-  """
-  run_dir = os.path.join(work_dir, 'runs', f'{setting.name}-seed{seed}')
-  metrics_path = os.path.join(run_dir, 'single_frame_metrics.json')
-  if tf.io.gfile.exists(metrics_path):
-    with tf.io.gfile.GFile(metrics_path) as f:
-      return json.load(f)
-  params = demo.pretrain_params(paths, budget.train_steps)
-  params.task.train_data.feature_shape = (
-      [1] + list(params.task.train_data.feature_shape[1:]))
-  encode = demo.build_encoder(params, encoder_checkpoint(setting, run_dir),
-                              seed=seed)
-  metrics = protocols.evaluate_encoder(
-      encode, demo.eval_data(params, paths.record_pattern('train')),
-      demo.eval_data(params, paths.record_pattern('test')),
-      demo.NUM_TOY_CLASSES, seed=seed)
-  with tf.io.gfile.GFile(metrics_path, 'w') as f:
-    json.dump(metrics, f, indent=2)
-  return metrics
 
 
 def versions() -> Dict[str, str]:
@@ -325,68 +134,163 @@ def versions() -> Dict[str, str]:
           'numpy': np.__version__, 'av': av.__version__}
 
 
-def run(work_dir: str, output_dir: str, budget: Budget,
-        settings: Sequence[str] = SETTING_NAMES,
-        command: str = '') -> Dict[str, object]:
-  """Runs every setting and seed, then writes the JSON, table and chart."""
-  start, start_cpu = time.monotonic(), time.process_time()
-  paths = demo.DemoPaths(work_dir)
-  demo.make_videos(paths, budget.train_per_class, budget.test_per_class,
-                   seed=0)
-  demo.make_records(paths)
-  per_seed = {name: [evaluate_setting(paths, SETTINGS[name], budget, seed,
-                                      work_dir) for seed in budget.seeds]
-              for name in settings}
-  single_frame = {
-      name: single_frame_probe(paths, SETTINGS[name], budget, budget.seeds[0],
-                               work_dir) for name in settings}
-  result = {
-      'settings': summarize(per_seed, budget.seeds),
+def grid_order(settings: Sequence[str], seeds: Sequence[int]):
+  """(setting, seed) pairs, seed by seed: every finished seed compares all
+  settings, so a partial grid is balanced."""
+  return [(name, seed) for seed in seeds for name in settings]
+
+
+def write_outputs(result: Dict[str, object], output_dir: str) -> None:
+  runs.write_json(os.path.join(output_dir, 'reproduce.json'), result)
+  with tf.io.gfile.GFile(os.path.join(output_dir, 'reproduce.md'), 'w') as f:
+    f.write(report(result))
+  if result['settings']:
+    bar_chart(result['settings'], os.path.join(output_dir, 'reproduce.png'))
+
+
+def grid_result(per_seed: Dict[str, Dict[int, Dict[str, float]]],
+                budget: runs.Budget, settings: Sequence[str],
+                curve: Optional[Dict[str, object]],
+                single_frame: Dict[str, Dict[str, float]],
+                command: str) -> Dict[str, object]:
+  """reproduce.json from the finished runs ({setting: {seed: metrics}})."""
+  finished = {name: per_seed[name] for name in settings if per_seed.get(name)}
+  summary = {}
+  for name, by_seed in finished.items():
+    seeds = sorted(by_seed)
+    summary.update(summarize({name: [by_seed[s] for s in seeds]}, seeds))
+  total = len(settings) * len(budget.seeds)
+  done = sum(len(v) for v in finished.values())
+  return {
+      'settings': summary,
+      'complete': done == total and len(single_frame) == len(settings),
+      'finished_runs': done, 'total_runs': total,
+      'verdicts': verdicts.judge(
+          {n: [m['top1'] for m in by_seed.values()]
+           for n, by_seed in finished.items()}, len(budget.seeds)),
+      'verdict_rule': verdicts.RULE,
       'single_frame': {
           name: {'linear_top1': m['top1'], 'knn_r1': m['recall@1'],
                  'seed': budget.seeds[0]}
           for name, m in single_frame.items()},
       'command': command,
-      'wall_seconds': time.monotonic() - start,
-      'cpu_seconds': time.process_time() - start_cpu,
+      # Summed over the finished runs (training and evaluation, including
+      # interrupted attempts); the learning curve's own time is in
+      # learning_curve.json.
+      'wall_seconds': sum(m['wall_seconds'] for v in finished.values()
+                          for m in v.values()),
+      'cpu_seconds': sum(m['cpu_seconds'] for v in finished.values()
+                         for m in v.values()),
       'budget': dataclasses.asdict(budget),
+      'toy_variant': runs.toy_data_definition(budget),
+      'learning_curve': None if curve is None else {
+          k: curve[k] for k in ('chosen_train_steps', 'reached',
+                                'target_linear_top1', 'rule')},
       'versions': versions(),
   }
-  tf.io.gfile.makedirs(output_dir)
-  with tf.io.gfile.GFile(os.path.join(output_dir, 'reproduce.json'),
-                         'w') as f:
-    json.dump(result, f, indent=2)
-  with tf.io.gfile.GFile(os.path.join(output_dir, 'reproduce.md'), 'w') as f:
-    f.write(report(result))
-  bar_chart(result['settings'], os.path.join(output_dir, 'reproduce.png'))
+
+
+def run(work_dir: str, output_dir: str, budget: runs.Budget,
+        settings: Sequence[str] = runs.SETTING_NAMES, command: str = '',
+        curve_only: bool = False) -> Dict[str, object]:
+  """Runs (or resumes) every setting and seed, writing results as it goes.
+
+  With `budget.train_steps` 0, the learning curve runs first and sets it.
+  Returns the last reproduce.json written (the learning curve's results
+  with `curve_only`).
+  """
+  paths = runs.prepare_data(work_dir, budget)
+  curve = None
+  if not budget.train_steps:
+    curve = learning_curve.run_curve(work_dir, paths, budget)
+    curve.update(command=command, versions=versions())
+    runs.write_json(os.path.join(output_dir, 'learning_curve.json'), curve)
+    learning_curve.plot(curve, os.path.join(output_dir, 'learning_curve.png'))
+    budget = dataclasses.replace(budget,
+                                 train_steps=curve['chosen_train_steps'])
+    if curve_only:
+      return curve
+  per_seed = {name: {} for name in settings}
+  single_frame = {}
+  for name, seed in grid_order(settings, budget.seeds):
+    per_seed[name][seed] = runs.evaluate_setting(
+        paths, runs.SETTINGS[name], budget, seed, work_dir)
+    write_outputs(grid_result(per_seed, budget, settings, curve,
+                              single_frame, command), output_dir)
+  for name in settings:
+    single_frame[name] = runs.single_frame_probe(
+        paths, runs.SETTINGS[name], budget, budget.seeds[0], work_dir)
+  result = grid_result(per_seed, budget, settings, curve, single_frame,
+                       command)
+  write_outputs(result, output_dir)
   return result
 
 
+def verdict_table(judged: List[Dict[str, object]]) -> str:
+  """One row per comparison: effect in pooled std, Welch p, verdict."""
+  lines = ['| claim | verdict | comparison (paper: A > B) | A - B (points) '
+           '| effect (pooled std) | p (one-sided Welch, A > B) |',
+           '| --- | --- | --- | ---: | ---: | ---: |']
+  for claim in judged:
+    if not claim['comparisons']:
+      lines.append(f"| {claim['claim']} | {claim['verdict']} | | | | |")
+    for index, c in enumerate(claim['comparisons']):
+      lines.append(
+          '| ' + (f"{claim['claim']} | **{claim['verdict']}**" if index == 0
+                  else ' | ') +
+          f" | {runs.SETTINGS[c['a']].label} > {runs.SETTINGS[c['b']].label}"
+          f" ({c['verdict']}) | {100 * c['difference']:+.1f} | "
+          f"{c['effect_size']:+.1f} | {c['p_greater']:.3f} |")
+  return '\n'.join(lines)
+
+
 def report(result: Dict[str, object]) -> str:
-  """The Markdown results page: table, command, budget, versions, time."""
+  """The Markdown results page: status, table, verdicts, rule, budget."""
   budget = result['budget']
-  return '\n'.join([
+  toy = result['toy_variant']
+  curve = result['learning_curve']
+  status = ('' if result['complete'] else
+            f"**PARTIAL: {result['finished_runs']} of "
+            f"{result['total_runs']} runs finished. The grid is still "
+            'running; these numbers are not the result.**\n\n')
+  lines = [
       '# CVRL paper claims at CPU scale (toy benchmark)', '',
-      markdown_table(result['settings']), '',
-      f"Mean ± sample std over seeds {list(budget['seeds'])}; linear top-1 "
-      'of the fast linear probe and kNN Recall@1 on the toy test set '
+      status + markdown_table(result['settings']), '',
+      'Mean ± sample std over the finished seeds of each setting (of '
+      f"{list(budget['seeds'])}); linear top-1 of the fast linear probe and "
+      'kNN Recall@1 on the toy test set '
       f"({budget['test_per_class'] * demo.NUM_TOY_CLASSES} videos, "
       f'{demo.NUM_TOY_CLASSES} classes, chance '
       f'{100 // demo.NUM_TOY_CLASSES}%). The paper column is Kinetics-400 '
       'linear top-1, for the direction of each comparison only.', '',
+      '## Verdicts', '', verdict_table(result['verdicts']), '',
+      '## Verdict rule', '', result['verdict_rule'], '',
+      '## Budget and data', '',
       f"Budget: {budget['train_steps']} training steps per setting, "
       f"{budget['train_per_class']} training and {budget['test_per_class']} "
-      'test videos per class.', '',
+      'test videos per class.' + (
+          '' if curve is None else
+          f" Chosen from the learning curve (learning_curve.json): "
+          f"{curve['rule']}; "
+          + ('reached' if curve['reached'] else 'not reached') + '.'), '',
+      'Toy variant: ' + ', '.join(f'{k} {v}' for k, v in toy.items()) + (
+          ' (every video its own colours and object scale).'
+          if toy['vary'] else ' (the demo\'s toy).'), '',
       f"Command: `{result['command']}`", '',
-      f"Wall time: {result['wall_seconds'] / 60:.1f} min "
-      f"({result['cpu_seconds'] / 60:.1f} CPU-min in this process). "
-      'Versions: '
+      f"Time: {result['wall_seconds'] / 60:.1f} wall-min and "
+      f"{result['cpu_seconds'] / 60:.1f} CPU-min, summed over the finished "
+      'runs (training and evaluation), on 2 shared cores (Intel Xeon with '
+      'AVX512-BF16) at the lowest priority. Versions: '
       + ', '.join(f'{k} {v}' for k, v in result['versions'].items()) + '.',
-      '', '## One frame per clip', '',
-      single_frame_table(result['single_frame']), '',
-      f"The encoders above (seed {budget['seeds'][0]}) on clips of one "
-      'frame, 4 per video: what the appearance of a single frame tells each '
-      'of them about the motion class.', ''])
+      '']
+  if result['single_frame']:
+    lines += [
+        '## One frame per clip', '',
+        single_frame_table(result['single_frame']), '',
+        f"The encoders above (seed {budget['seeds'][0]}) on clips of one "
+        'frame, 4 per video: what the appearance of a single frame tells '
+        'each of them about the motion class.', '']
+  return '\n'.join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -396,16 +300,31 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   parser.add_argument('--output_dir', default='docs/results')
   parser.add_argument('--quick', action='store_true',
                       help='A tiny smoke run (one seed, a few steps).')
-  parser.add_argument('--settings', default=','.join(SETTING_NAMES))
+  parser.add_argument('--settings', default=','.join(runs.SETTING_NAMES))
+  parser.add_argument('--train_steps', type=int, default=0,
+                      help='Steps of every setting; 0: from the learning '
+                      'curve, which then runs first.')
+  parser.add_argument('--curve_only', action='store_true',
+                      help='Stop after the learning curve.')
   args = parser.parse_args(argv)
-  budget = QUICK if args.quick else FULL
-  result = run(args.work_dir, args.output_dir, budget,
-               args.settings.split(','),
-               command='python -m benchmarks.reproduce ' + ' '.join(
-                   argv if argv is not None else sys.argv[1:]))
+  budget = (runs.QUICK if args.quick else
+            runs.Budget(train_steps=args.train_steps))
+  command = 'python -m benchmarks.reproduce ' + ' '.join(
+      argv if argv is not None else sys.argv[1:])
+  try:
+    result = run(args.work_dir, args.output_dir, budget,
+                 args.settings.split(','), command=command,
+                 curve_only=args.curve_only)
+  except run_keys.DefinitionMismatchError as e:
+    sys.exit(f'error: {e}')
+  except runs.TrainingInterrupted as e:
+    sys.exit(f'stopped: {e} Run the same command to resume.')
+  if args.curve_only:
+    print(f"Budget: {result['chosen_train_steps']} steps; curve in "
+          f'{args.output_dir}.')
+    return
   print(markdown_table(result['settings']))
-  print(f"Wall time {result['wall_seconds']:.0f} s; results in "
-        f'{args.output_dir}.')
+  print(f'Results in {args.output_dir}.')
 
 
 if __name__ == '__main__':

@@ -10,7 +10,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # (`make test`) do not end with one of them running alone.
 LONG_MODULES = ('test_reproduce', 'test_resume', 'test_multiworker_pretrain',
                 'test_demo', 'test_pretrain_distributed',
-                'test_pretrain_training')
+                'test_pretrain_training', 'test_learning_curve',
+                'test_tfds_train_cli', 'test_tfds_input')
 
 
 def pytest_collection_modifyitems(items):

@@ -1,10 +1,18 @@
-"""benchmarks/reproduce.py in its quick mode, and its summary arithmetic."""
+"""benchmarks/reproduce.py in its quick mode, its run keys, summary and
+verdict arithmetic."""
+import dataclasses
 import json
 import math
+import os
 
+import numpy as np
 import pytest
 
+from benchmarks import learning_curve
 from benchmarks import reproduce
+from benchmarks import reproduce_runs as runs
+from benchmarks import run_keys
+from benchmarks import verdicts
 from cvrl_tf import demo
 
 # SimCLR inflated takes the contrastive path (the four CVRL ablations
@@ -25,21 +33,21 @@ def test_summarize_gives_mean_and_sample_std_over_seeds():
 
 
 def test_every_ablation_switches_one_augmentation_off():
-  assert reproduce.SETTINGS['cvrl'].augmentation == {}
-  assert reproduce.SETTINGS['ta'].augmentation == {
+  assert runs.SETTINGS['cvrl'].augmentation == {}
+  assert runs.SETTINGS['ta'].augmentation == {
       'spatial': {'enabled': False}}
-  assert reproduce.SETTINGS['sa'].augmentation == {
+  assert runs.SETTINGS['sa'].augmentation == {
       'temporal': {'enabled': False}}
-  assert reproduce.SETTINGS['ta_sa'].augmentation == {
+  assert runs.SETTINGS['ta_sa'].augmentation == {
       'spatial': {'temporally_consistent': False}}
-  assert set(reproduce.SETTINGS) == set(reproduce.SETTING_NAMES)
+  assert set(runs.SETTINGS) == set(runs.SETTING_NAMES)
 
 
 def test_random_init_trains_nothing(tmp_path):
   run_dir = tmp_path / 'run'
-  params, checkpoint = reproduce.train_encoder(
-      demo.DemoPaths(str(tmp_path)), reproduce.SETTINGS['random_init'],
-      reproduce.QUICK, 0, str(run_dir))
+  params, checkpoint = runs.train_encoder(
+      demo.DemoPaths(str(tmp_path)), runs.SETTINGS['random_init'],
+      runs.QUICK, 0, str(run_dir))
   assert checkpoint == ''
   assert not run_dir.exists()
   assert params.task.model.backbone.type == 'r3d'
@@ -69,5 +77,118 @@ def test_quick_run_writes_json_table_and_chart(tmp_path):
   assert '| SimCLR inflated |' in table and '| supervised |' in table
   assert (output_dir / 'reproduce.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
   # The inflated encoder really is the single-frame run's inflation.
-  assert (tmp_path / 'work' / 'runs' / 'simclr_inflated-seed0' / 'inflated'
+  run_dirs = sorted(os.listdir(tmp_path / 'work' / 'runs'))
+  assert [d.rsplit('-', 1)[0] for d in run_dirs] == [
+      'simclr_inflated-seed0', 'supervised-seed0']
+  assert (tmp_path / 'work' / 'runs' / run_dirs[0] / 'inflated'
           / 'checkpoint').exists()
+  assert result['complete'] and result['budget']['train_steps'] == 2
+  assert result['toy_variant']['vary'] is True
+  for entry in result['settings'].values():
+    assert entry['per_seed'][0]['cpu_seconds'] > 0
+  # The same command reuses every finished run: nothing trains again.
+  metrics = [tmp_path / 'work' / 'runs' / d / 'metrics.json'
+             for d in run_dirs]
+  written = [path.stat().st_mtime_ns for path in metrics]
+  reproduce.main(['--quick', f'--work_dir={tmp_path / "work"}',
+                  f'--output_dir={output_dir}',
+                  '--settings=' + ','.join(QUICK_SETTINGS)])
+  assert [path.stat().st_mtime_ns for path in metrics] == written
+  with open(output_dir / 'reproduce.json') as f:
+    assert json.load(f)['settings'] == result['settings']
+
+
+def _definition(train_steps, vary_appearance=True, seed=0):
+  budget = dataclasses.replace(runs.QUICK, train_steps=train_steps,
+                               vary_appearance=vary_appearance)
+  return runs.run_definition(demo.DemoPaths('/data'), runs.SETTINGS['cvrl'],
+                             budget, seed)
+
+
+def test_run_folder_is_keyed_by_budget_data_seed_and_config():
+  work_dir = '/work'
+  base = runs.run_dir_of(work_dir, _definition(2))
+  assert base == runs.run_dir_of(work_dir, _definition(2))
+  others = {runs.run_dir_of(work_dir, d) for d in (
+      _definition(3), _definition(2, vary_appearance=False),
+      _definition(2, seed=1))}
+  assert base not in others and len(others) == 3
+  # Where the data lives is not part of the definition; what it is, is.
+  moved = runs.run_definition(demo.DemoPaths('/elsewhere'),
+                              runs.SETTINGS['cvrl'], runs.QUICK, 0)
+  assert runs.run_dir_of(work_dir, moved) == base
+  trainer = _definition(2)['train']['trainer']
+  assert trainer['train_steps'] == 2
+  # Every loop is checkpointed, so a killed run loses at most one loop.
+  assert trainer['checkpoint_interval'] == trainer['steps_per_loop']
+
+
+def test_run_folder_of_another_definition_is_refused(tmp_path):
+  run_dir = str(tmp_path / 'run')
+  run_keys.claim_run_dir(run_dir, _definition(2))
+  run_keys.claim_run_dir(run_dir, _definition(2))  # the same: accepted
+  with pytest.raises(run_keys.DefinitionMismatchError, match='train'):
+    run_keys.claim_run_dir(run_dir, _definition(3))
+  unknown = tmp_path / 'unknown'
+  (unknown / 'train').mkdir(parents=True)
+  (unknown / 'train' / 'checkpoint').write_text('model_checkpoint_path: "x"')
+  with pytest.raises(run_keys.DefinitionMismatchError, match='no definition'):
+    run_keys.claim_run_dir(str(unknown), _definition(2))
+
+
+def test_tampered_run_folder_is_refused_before_training(tmp_path):
+  paths = demo.DemoPaths(str(tmp_path / 'data'))
+  definition = runs.run_definition(paths, runs.SETTINGS['random_init'],
+                                   runs.QUICK, 0)
+  run_dir = runs.run_dir_of(str(tmp_path), definition)
+  run_keys.record_definition(run_dir, dict(definition, seed=7))
+  with pytest.raises(run_keys.DefinitionMismatchError):
+    runs.evaluate_setting(paths, runs.SETTINGS['random_init'], runs.QUICK, 0,
+                          str(tmp_path))
+  assert sorted(os.listdir(run_dir)) == [run_keys.DEFINITION_FILE]
+
+
+def test_welch_comparison_matches_its_formula():
+  a, b = [0.60, 0.64, 0.62], [0.50, 0.53, 0.49]
+  result = verdicts.compare(a, b)
+  variance_a, variance_b = np.var(a, ddof=1), np.var(b, ddof=1)
+  pooled = math.sqrt((variance_a + variance_b) / 2)
+  assert result['effect_size'] == pytest.approx(
+      (np.mean(a) - np.mean(b)) / pooled)
+  t = (np.mean(a) - np.mean(b)) / math.sqrt(variance_a / 3 + variance_b / 3)
+  # One-sided p of Student's t with Welch-Satterthwaite degrees of freedom,
+  # integrated numerically.
+  df = (variance_a / 3 + variance_b / 3) ** 2 / (
+      (variance_a / 3) ** 2 / 2 + (variance_b / 3) ** 2 / 2)
+  x = np.linspace(t, t + 200, 400001)
+  density = (math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi)
+             * math.gamma(df / 2)) * (1 + x ** 2 / df) ** (-(df + 1) / 2))
+  assert result['p_greater'] == pytest.approx(np.trapezoid(density, x), rel=1e-3)
+  assert result['verdict'] == verdicts.REPRODUCED
+  assert verdicts.compare(b, a)['verdict'] == verdicts.NOT_REPRODUCED
+  assert verdicts.compare(a, [0.59, 0.66, 0.61])['verdict'] == (
+      verdicts.UNDECIDED)
+
+
+def test_claims_combine_their_comparisons():
+  high, mid, low = [0.8, 0.82, 0.81], [0.6, 0.62, 0.61], [0.4, 0.41, 0.42]
+  top1 = {'ta': low, 'sa': mid, 'ta_sa': mid, 'cvrl': high,
+          'simclr_inflated': low, 'random_init': low, 'supervised': high}
+  judged = {c['claim']: c['verdict'] for c in verdicts.judge(top1, 3)}
+  assert judged == {
+      'Table 4: TA < SA < TA+SA < TA+SA+TC': verdicts.UNDECIDED,
+      'Table 1: CVRL > SimCLR inflated': verdicts.REPRODUCED,
+      'CVRL > random init': verdicts.REPRODUCED,
+      'Table 1: supervised highest': verdicts.UNDECIDED}
+  top1['ta'] = high
+  assert verdicts.judge(top1, 3)[0]['verdict'] == verdicts.NOT_REPRODUCED
+  del top1['supervised'][2]
+  assert verdicts.judge(top1, 3)[3]['verdict'] == 'pending'
+
+
+def test_budget_is_the_first_step_at_random_init_plus_twenty_points():
+  steps = [150, 300, 450, 600]
+  assert learning_curve.choose_budget(steps, [0.3, 0.5, 0.62, 0.8],
+                                      0.41) == (450, True)
+  assert learning_curve.choose_budget(steps, [0.3, 0.5, 0.55, 0.6],
+                                      0.41) == (600, False)

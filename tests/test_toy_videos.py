@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 
+from cvrl_tf.data_prep import toy_appearance
 from cvrl_tf.data_prep import toy_motions
 from cvrl_tf.data_prep import toy_videos
 
@@ -124,7 +125,8 @@ def test_different_seed_gives_different_videos(dataset, tmp_path):
 def test_tool_writes_dataset(tmp_path):
   subprocess.run(
       [sys.executable, _TOOL, f'--output_dir={tmp_path}', '--train_per_class=1',
-       '--test_per_class=1', f'--size={_SIZE}', '--num_workers=1'],
+       '--test_per_class=1', f'--size={_SIZE}', '--num_workers=1',
+       '--vary_appearance'],
       check=True)
   assert len(_videos(str(tmp_path))) == 2 * _NUM_CLASSES
 
@@ -294,3 +296,56 @@ def test_appearances_come_from_a_pool_shared_by_all_classes():
           a.background[:4, :4]).max() < 3]
       used.update(matches)
   assert used == {0, 1, 2}
+
+
+def test_colour_shift_matches_its_definition():
+  # Mid-range colours: no shift below reaches the clipping at 0 or 255.
+  colors = np.random.default_rng(0).uniform(70, 180, (5, 3)).astype(
+      np.float32)
+  identity = toy_appearance.ColorShift(1.0, 1.0, 1.0, 0.0)
+  np.testing.assert_allclose(toy_appearance.shift_colors(colors, identity),
+                             colors, atol=1e-3)
+  luma = colors @ np.array([0.299, 0.587, 0.114], np.float32)
+  gray = toy_appearance.shift_colors(colors, toy_appearance.ColorShift(1, 1, 0, 0))
+  np.testing.assert_allclose(gray, np.repeat(luma[:, None], 3, 1), atol=1e-3)
+  # A hue rotation keeps luma; a full turn is no change.
+  rotated = toy_appearance.shift_colors(colors, toy_appearance.ColorShift(
+      1.0, 1.0, 0.5, 0.3))
+  halved = toy_appearance.shift_colors(colors, toy_appearance.ColorShift(
+      1.0, 1.0, 0.5, 0.0))
+  np.testing.assert_allclose(rotated @ [0.299, 0.587, 0.114],
+                             halved @ [0.299, 0.587, 0.114], atol=1e-2)
+  np.testing.assert_allclose(toy_appearance.shift_colors(
+      halved, toy_appearance.ColorShift(1.0, 1.0, 1.0, 1.0)), halved, atol=1e-2)
+  brighter = toy_appearance.shift_colors(colors * 0.5, toy_appearance.ColorShift(
+      1.5, 1.0, 1.0, 0.0))
+  np.testing.assert_allclose(brighter, colors * 0.75, atol=1e-3)
+  contrast = toy_appearance.shift_colors(colors, toy_appearance.ColorShift(
+      1.0, 0.5, 1.0, 0.0))
+  np.testing.assert_allclose(contrast, luma.mean() + (colors - luma.mean())
+                             * 0.5, atol=1e-3)
+
+
+def test_varied_appearance_changes_colours_and_scale_per_video():
+  pool = toy_videos.appearance_pool(0, 1, 64)
+  varied = [toy_appearance.vary_appearance(pool[0], toy_videos.video_rng(
+      0, 'train', 0, index)) for index in range(20)]
+  radii = np.array([a.radius for a in varied]) / pool[0].radius
+  assert radii.min() >= 0.8 and radii.max() <= 1.25 and radii.std() > 0.05
+  backgrounds = np.stack([a.background.mean((0, 1)) for a in varied])
+  assert backgrounds.std(0).min() > 10.0
+  for appearance in varied:
+    luma = appearance.background @ np.array([0.299, 0.587, 0.114])
+    assert toy_appearance.distinguishable(
+        appearance.colors, np.array([luma.min(), luma.max()]))
+  # The shapes and textures stay the pool's.
+  assert {(a.shape, a.texture) for a in varied} == {(pool[0].shape,
+                                                     pool[0].texture)}
+
+
+def test_default_render_draws_no_variation():
+  pool = toy_videos.appearance_pool(0, 1, 64)
+  frames = toy_videos.render_video('static', toy_videos.video_rng(
+      0, 'train', 0, 0), 64, appearances=pool)
+  np.testing.assert_allclose(frames[0, :4, :4], pool[0].background[:4, :4],
+                             atol=0.5)

@@ -31,6 +31,10 @@ def error_lines(result):
     (['--experiment=cvrl_pretrain',
       '--params_override=task.train_data.input_path=/nonexistent/train-*'],
      'matches no file'),
+    (['--experiment=cvrl_pretrain', '--params_override='
+      'task.train_data.tfds_name=no_such_dataset,'
+      'task.train_data.tfds_split=train'],
+     "task.train_data.tfds_name 'no_such_dataset' is not a TFDS dataset"),
 ])
 def test_config_errors_are_one_line(tmp_path, args, expected):
   result = run_trainer(*args, '--mode=train', f'--model_dir={tmp_path}')

@@ -26,6 +26,11 @@ _FPS = flags.DEFINE_integer('fps', 25, 'Frame rate.')
 _NUM_APPEARANCES = flags.DEFINE_integer(
     'num_appearances', toy_videos.DEFAULT_NUM_APPEARANCES,
     'Appearances shared by all classes; 0: a new one for every video.')
+_VARY_APPEARANCE = flags.DEFINE_bool(
+    'vary_appearance', False,
+    'Give every video its own hue, saturation, brightness and contrast '
+    '(object and background apart) and object scale, independent of the '
+    'class: the shortcut that spatial augmentation blocks (CVRL Table 4).')
 _NUM_WORKERS = flags.DEFINE_integer(
     'num_workers', None, 'Worker processes; defaults to the number of CPUs.')
 
@@ -43,7 +48,8 @@ def main(argv):
       size=_SIZE.value,
       fps=_FPS.value,
       num_workers=_NUM_WORKERS.value,
-      num_appearances=_NUM_APPEARANCES.value)
+      num_appearances=_NUM_APPEARANCES.value,
+      vary=_VARY_APPEARANCE.value)
   logging.info('Wrote %s videos of %d classes to %s in %.1f s.',
                info['num_videos'], len(info['classes']), _OUTPUT_DIR.value,
                time.time() - start)

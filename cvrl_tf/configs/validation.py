@@ -15,6 +15,8 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 
+from cvrl_tf.dataloaders import tfds_input
+
 
 class ConfigError(ValueError):
   """A mistake in the experiment config or flags."""
@@ -74,12 +76,22 @@ def registered_experiments() -> List[str]:
 
 
 def _check_input_path(name: str, data_config) -> None:
-  """The input files of `data_config` must be set and exist."""
+  """Exactly one of `input_path` and `tfds_name`; its data must exist."""
   input_path = data_config.input_path
+  if input_path and data_config.tfds_name:
+    raise ConfigError(f'task.{name} sets both input_path and tfds_name: '
+                      'read either TFRecords or a TFDS dataset.')
+  if data_config.tfds_name:
+    try:
+      tfds_input.check_source(data_config)
+    except tfds_input.SourceError as e:
+      raise ConfigError(f'task.{name}.{e}') from e
+    return
   if not input_path:
     raise ConfigError(
         f'task.{name}.input_path is empty: set it to a TFRecord file pattern '
-        f'(e.g. --params_override=task.{name}.input_path=/data/train-*).')
+        f'(e.g. --params_override=task.{name}.input_path=/data/train-*), '
+        'or set tfds_name and tfds_split.')
   patterns = input_path if isinstance(input_path, str) else str(input_path)
   for pattern in patterns.split(','):
     if not tf.io.gfile.glob(pattern.strip()):

@@ -22,6 +22,18 @@ SHAPE_EXTENT = 1.25
 _MIN_OBJECT_BACKGROUND_LUMA = 50.0
 _MIN_TEXTURE_LUMA = 35.0
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+# Per-video variation of `vary_appearance`: the brightness, contrast and
+# saturation factors and the hue shift (in turns) that CVRL's colour jitter
+# draws at strength 1 (SimCLR: 1 +/- 0.8 and +/- 0.2; configs/data.py), and
+# object scales as far as the toy preset's crops (60-100% of the area) zoom.
+_COLOR_FACTOR_RANGE = (0.2, 1.8)
+_HUE_SHIFT_RANGE = (-0.2, 0.2)
+_SCALE_RANGE = (0.8, 1.25)
+# Redraws allowed to find a colour shift that keeps the object visible.
+_MAX_SHIFT_DRAWS = 1000
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322],
+                        [0.211, -0.523, 0.312]], np.float32)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +134,21 @@ def _luma(colors: np.ndarray) -> np.ndarray:
   return colors @ _LUMA_WEIGHTS
 
 
+def distinguishable(object_colors: np.ndarray,
+                    background_luma: np.ndarray) -> bool:
+  """Whether the object stands out from the background and shows its texture.
+
+  Args:
+    object_colors: float32 [2, 3], the object's texture colours.
+    background_luma: float32 [2], the background's darkest and brightest luma
+      (a gradient's end colours).
+  """
+  luma = _luma(object_colors)
+  contrast = np.abs(luma[:, None] - background_luma[None, :]).min()
+  return bool(contrast >= _MIN_OBJECT_BACKGROUND_LUMA and
+              abs(luma[0] - luma[1]) >= _MIN_TEXTURE_LUMA)
+
+
 def _sample_colors(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
   """Draws 2 object and 2 background colours that stay distinguishable.
 
@@ -133,10 +160,7 @@ def _sample_colors(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
   """
   while True:
     colors = rng.uniform(0.0, 255.0, (4, 3)).astype(np.float32)
-    luma = _luma(colors)
-    contrast = np.abs(luma[:2, None] - luma[None, 2:]).min()
-    if (contrast >= _MIN_OBJECT_BACKGROUND_LUMA and
-        abs(luma[0] - luma[1]) >= _MIN_TEXTURE_LUMA):
+    if distinguishable(colors[:2], _luma(colors[2:])):
       return colors[:2], colors[2:]
 
 
@@ -170,3 +194,78 @@ def sample_appearance(rng: np.random.Generator, size: int) -> Appearance:
       angle=float(rng.uniform(0.0, 2.0 * np.pi)),
       colors=object_colors,
       background=_background(rng, background_colors, size))
+
+
+@dataclasses.dataclass(frozen=True)
+class ColorShift:
+  """A photometric change of one part of a video (object or background).
+
+  Attributes:
+    brightness: factor on every channel.
+    contrast: factor on the distance from the part's mean luma.
+    saturation: factor on the distance from each pixel's luma (0: grayscale).
+    hue: rotation of the chroma plane (YIQ), in turns.
+  """
+  brightness: float
+  contrast: float
+  saturation: float
+  hue: float
+
+
+def _sample_color_shift(rng: np.random.Generator) -> ColorShift:
+  return ColorShift(*rng.uniform(*_COLOR_FACTOR_RANGE, 3),
+                    hue=float(rng.uniform(*_HUE_SHIFT_RANGE)))
+
+
+def shift_colors(colors: np.ndarray, shift: ColorShift) -> np.ndarray:
+  """Applies brightness, contrast, saturation, then hue, as colour jitter does.
+
+  Args:
+    colors: float32 [..., 3] RGB in [0, 255].
+    shift: the change.
+
+  Returns:
+    float32 [..., 3] RGB clipped to [0, 255].
+  """
+  colors = colors * shift.brightness
+  mean_luma = _luma(colors).mean()
+  colors = mean_luma + (colors - mean_luma) * shift.contrast
+  luma = _luma(colors)[..., None]
+  colors = luma + (colors - luma) * shift.saturation
+  yiq = colors @ _RGB_TO_YIQ.T
+  angle = 2.0 * np.pi * shift.hue
+  rotation = np.array([[1.0, 0.0, 0.0],
+                       [0.0, np.cos(angle), -np.sin(angle)],
+                       [0.0, np.sin(angle), np.cos(angle)]], np.float32)
+  colors = yiq @ rotation.T @ _YIQ_TO_RGB.T
+  return np.clip(colors, 0.0, 255.0).astype(np.float32)
+
+
+def vary_appearance(appearance: Appearance,
+                    rng: np.random.Generator) -> Appearance:
+  """The appearance with this video's own colours and object scale.
+
+  These are the per-video cues that CVRL's colour jitter, grayscale and
+  crops remove: the shortcut of the paper's Table 4, where two clips of one
+  video share colours and lighting. Object and background get independent
+  colour shifts, redrawn until the object stays distinguishable
+  (`distinguishable`); after `_MAX_SHIFT_DRAWS` draws the colours stay as
+  they are.
+
+  Args:
+    appearance: the appearance drawn from the pool.
+    rng: the video's random generator.
+
+  Returns:
+    The appearance with shifted colours and background and a scaled radius.
+  """
+  radius = appearance.radius * float(rng.uniform(*_SCALE_RANGE))
+  for _ in range(_MAX_SHIFT_DRAWS):
+    colors = shift_colors(appearance.colors, _sample_color_shift(rng))
+    background = shift_colors(appearance.background, _sample_color_shift(rng))
+    background_luma = _luma(background)
+    if distinguishable(colors, np.array([background_luma.min(),
+                                         background_luma.max()])):
+      return dataclasses.replace(appearance, radius=radius, colors=colors,
+                                 background=background)
+  return dataclasses.replace(appearance, radius=radius)

@@ -9,6 +9,13 @@ on the class. A single frame therefore says nothing
 about the label, so a representation has to capture motion to classify these
 videos, which is what CVRL pretraining is meant to learn.
 
+With `vary`, every video also gets its own hue, saturation, brightness and
+contrast, drawn separately for the object and the background, and its own
+object scale (`toy_appearance.vary_appearance`): the per-video cues that
+CVRL's colour jitter, grayscale and crops remove. They are drawn
+independently of the class, so they identify a video without predicting
+its label.
+
 The classes are in `toy_motions`, the appearances in `toy_appearance`.
 
 Videos are written as H.264 mp4 files (libx264, yuv420p) in a folder-per-class
@@ -114,8 +121,8 @@ def appearance_pool(seed: int, num_appearances: int,
 
 def render_video(
     class_name: str, rng: np.random.Generator, size: int = 128, fps: int = 25,
-    appearances: Optional[Sequence[toy_appearance.Appearance]] = None
-) -> np.ndarray:
+    appearances: Optional[Sequence[toy_appearance.Appearance]] = None,
+    vary: bool = False) -> np.ndarray:
   """Renders one random video of a motion class.
 
   Args:
@@ -125,6 +132,8 @@ def render_video(
     fps: frame rate, which sets how far the object moves per frame.
     appearances: a pool to draw the appearance from (see `appearance_pool`);
       None draws a fresh appearance for this video.
+    vary: give the video its own colours and object scale
+      (`toy_appearance.vary_appearance`).
 
   Returns:
     uint8 [T, size, size, 3] RGB frames, with T / fps between `MIN_SECONDS`
@@ -140,6 +149,8 @@ def render_video(
     appearance = appearances[int(rng.integers(len(appearances)))]
   else:
     appearance = toy_appearance.sample_appearance(rng, size)
+  if vary:
+    appearance = toy_appearance.vary_appearance(appearance, rng)
   t = np.arange(num_frames, dtype=np.float32) / fps
   return _composite(appearance, motion(rng, t, size, appearance.radius))
 
@@ -182,21 +193,23 @@ def write_mp4(path: str, frames: np.ndarray, fps: int) -> None:
   os.replace(partial_path, path)
 
 
-def _make_video(task: Tuple[str, int, str, int, int, int, int, int]) -> str:
+def _make_video(
+    task: Tuple[str, int, str, int, int, int, int, int, bool]) -> str:
   """Renders and writes one video; the unit of work of a worker process.
 
   Args:
     task: (output_dir, seed, split, class_index, index, size, fps,
-      num_appearances).
+      num_appearances, vary).
 
   Returns:
     The path of the written file.
   """
-  output_dir, seed, split, class_index, index, size, fps, pool_size = task
+  (output_dir, seed, split, class_index, index, size, fps, pool_size,
+   vary) = task
   class_name = toy_motions.CLASS_NAMES[class_index]
   frames = render_video(
       class_name, video_rng(seed, split, class_index, index), size, fps,
-      appearance_pool(seed, pool_size, size) if pool_size else None)
+      appearance_pool(seed, pool_size, size) if pool_size else None, vary)
   path = os.path.join(output_dir, split, class_name,
                       f'{class_name}_{index:04d}.mp4')
   write_mp4(path, frames, fps)
@@ -210,8 +223,8 @@ def make_toy_dataset(output_dir: str,
                      size: int = 128,
                      fps: int = 25,
                      num_workers: Optional[int] = None,
-                     num_appearances: int = DEFAULT_NUM_APPEARANCES
-                     ) -> Dict[str, object]:
+                     num_appearances: int = DEFAULT_NUM_APPEARANCES,
+                     vary: bool = False) -> Dict[str, object]:
   """Writes the motion-class video dataset to `output_dir`.
 
   Files already in the tree are overwritten but never deleted, so reuse an
@@ -228,6 +241,9 @@ def make_toy_dataset(output_dir: str,
       With 1, everything runs in the calling process.
     num_appearances: size of the appearance pool shared by all classes (see
       `appearance_pool`); 0 gives every video its own appearance.
+    vary: give every video its own colours and object scale on top of the
+      pool's appearance (`toy_appearance.vary_appearance`; the paper's
+      Table 4 shortcut).
 
   Returns:
     A dict with 'classes' (names in label order), 'descriptions' (one per
@@ -244,7 +260,7 @@ def make_toy_dataset(output_dir: str,
     f.write('\n')
 
   tasks = [(output_dir, seed, split, class_index, index, size, fps,
-            num_appearances)
+            num_appearances, vary)
            for split in SPLITS
            for class_index in range(len(toy_motions.CLASS_NAMES))
            for index in range(counts[split])]

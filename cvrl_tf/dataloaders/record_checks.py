@@ -293,6 +293,40 @@ def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
   checked = _parsed_records(_framed_records(filename), decode_fn).map(
       lambda element: check_record(element, filename, file_size, num_classes,
                                    image_key))
+  return keep_good_videos(checked, skip_bad_records)
+
+
+def check_video(decoded: Features, source: str, num_classes: int,
+                image_key: str) -> Features:
+  """Adds the check keys to a video read without TFRecord framing.
+
+  Only the content checks apply: a reader such as TensorFlow Datasets parses
+  the record itself.
+
+  Args:
+    decoded: 'frames' string [N], 'label' int64 [L], 'video_id' string.
+    source: names where the video was read, for messages.
+    num_classes: labels are checked against it when > 0.
+    image_key: frame feature name, for messages.
+
+  Returns:
+    `decoded` plus the keys `check_record` adds.
+  """
+  checks = _content_checks(decoded, num_classes, image_key)
+  bad = tf.reduce_any(tf.stack([failed for failed, _ in checks]))
+  problem = tf.cond(bad, lambda: _first_failure(checks, decoded['video_id']),
+                    lambda: tf.constant(''))
+  return {**decoded, SOURCE_KEY: tf.constant(source), PROBLEM_KEY: problem,
+          NUM_BAD_KEY: tf.cast(bad, tf.int64), KEEP_KEY: tf.logical_not(bad)}
+
+
+def keep_good_videos(checked: tf.data.Dataset,
+                     skip_bad_records: bool) -> tf.data.Dataset:
+  """The good videos of checked elements, raising at the first bad one.
+
+  With `skip_bad_records` the elements that report bad records stay, check
+  keys and all, for `drop_bad_records`.
+  """
   if skip_bad_records:
     return checked.filter(
         lambda element: element[KEEP_KEY] | (element[NUM_BAD_KEY] > 0))

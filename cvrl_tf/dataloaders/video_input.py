@@ -5,7 +5,8 @@ Stages, each a graph function mapped by `tf.data` (no Python callbacks):
   Decoder.decode      serialized SequenceExample -> frame strings, label, id,
                       per input file, with the checks of `record_checks`
                       (bad records stop the input, or are logged and dropped
-                      with `skip_bad_records`)
+                      with `skip_bad_records`); or a TFDS split decoded
+                      to the same form by `tfds_input`
   attach_seeds        adds a per-video stateless seed (training only)
   Parser              samples frame indices, decodes only the selected frames
                       (only the crop window of each, when training) and
@@ -48,6 +49,7 @@ from official.vision.ops import preprocess_ops_3d
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.data_prep import record_layout
 from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import tfds_input
 from cvrl_tf.ops import device_augmentation
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
@@ -150,6 +152,8 @@ def input_files(params: data_cfg.DataConfig) -> List[str]:
 def read_ids_and_labels(params: data_cfg.DataConfig
                         ) -> Tuple[List[str], List[int]]:
   """Video ids and (first) label indices of every record, in file order."""
+  if params.tfds_name:
+    return tfds_input.read_ids_and_labels(params)
   decoder = Decoder(params.image_field_key, params.label_field_key)
   ids, labels = [], []
   for decoded in tf.data.TFRecordDataset(input_files(params)).map(
@@ -390,7 +394,8 @@ def build_dataset(
   """Builds the batched input dataset described by `params`.
 
   Files are read, sharded across input pipelines and shuffled by Model
-  Garden's `InputReader`. With `params.seed` set, two datasets built from the
+  Garden's `InputReader` (a TFDS split by `tfds_input`, then shuffled by
+  `InputReader`). With `params.seed` set, two datasets built from the
   same config yield identical batches (a new iterator over one training
   dataset reshuffles, like any seeded `InputReader` dataset); like all seeded
   TensorFlow randomness, they also depend on the global seed
@@ -408,12 +413,17 @@ def build_dataset(
   Returns:
     Dataset of (features, label) batches; see the module docstring.
   """
-  params = params.replace(cycle_length=interleave_cycle_length(
-      params, input_context))
-  dataset_fn = record_checks.checked_dataset_fn(
-      input_reader.match_files(params.input_path),
-      Decoder(params.image_field_key, params.label_field_key).decode,
-      params.num_classes, params.image_field_key, params.skip_bad_records)
+  if params.tfds_name:
+    videos = tfds_input.checked_videos(params, input_context)
+    dataset_fn = None
+  else:
+    videos = None
+    params = params.replace(cycle_length=interleave_cycle_length(
+        params, input_context))
+    dataset_fn = record_checks.checked_dataset_fn(
+        input_reader.match_files(params.input_path),
+        Decoder(params.image_field_key, params.label_field_key).decode,
+        params.num_classes, params.image_field_key, params.skip_bad_records)
   max_bad_in_a_row = MAX_BAD_IN_A_ROW if params.is_training else None
   parse_fn = Parser(params).parse_fn(params.is_training)
   transforms = []
@@ -440,4 +450,4 @@ def build_dataset(
       parser_fn=None if params.skip_bad_records else parse_fn,
       transform_and_batch_fn=_batch_fn(params),
       postprocess_fn=PostBatchProcessor(params))
-  return reader.read(input_context=input_context)
+  return reader.read(input_context=input_context, dataset=videos)

@@ -1,0 +1,84 @@
+"""Benchmark runs keyed by everything that defines them.
+
+A run's definition is plain JSON data (settings, seeds, data generation
+parameters, full experiment configs). Its key is a hash of that data, and
+its folder holds the definition in `definition.json`. A folder is reused
+only by the same definition: a rerun with another budget or data finds
+another folder, and a folder whose recorded definition differs (or that
+holds results but no definition) is refused rather than resumed.
+"""
+import hashlib
+import json
+import os
+from typing import Any, Dict
+
+import tensorflow as tf
+
+DEFINITION_FILE = 'definition.json'
+# Config fields that say where data lives, not what it is: the data is
+# defined by its own generation parameters in the definition.
+PATH_FIELDS = ('input_path',)
+
+
+class DefinitionMismatchError(ValueError):
+  """A run folder belongs to another definition (or to an unknown one)."""
+
+
+def without_paths(config: Any) -> Any:
+  """`config` (nested dicts and lists) without the `PATH_FIELDS` entries."""
+  if isinstance(config, dict):
+    return {k: without_paths(v) for k, v in config.items()
+            if k not in PATH_FIELDS}
+  if isinstance(config, (list, tuple)):
+    return [without_paths(v) for v in config]
+  return config
+
+
+def canonical_json(definition: Dict[str, Any]) -> str:
+  """One text per definition: sorted keys, tuples as lists, no spaces."""
+  return json.dumps(definition, sort_keys=True, separators=(',', ':'))
+
+
+def definition_key(definition: Dict[str, Any]) -> str:
+  """12 hex digits of the SHA-256 of the canonical definition."""
+  return hashlib.sha256(canonical_json(definition).encode()).hexdigest()[:12]
+
+
+def claim_run_dir(run_dir: str, definition: Dict[str, Any]) -> None:
+  """Makes `run_dir` the home of `definition`, or refuses a foreign folder.
+
+  Args:
+    run_dir: the run's folder; created if missing.
+    definition: the run's definition.
+
+  Raises:
+    DefinitionMismatchError: the folder records another definition, or holds
+      files but no definition (nothing says what its checkpoints are).
+  """
+  path = os.path.join(run_dir, DEFINITION_FILE)
+  expected = json.loads(canonical_json(definition))
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      recorded = json.load(f)
+    if recorded != expected:
+      changed = sorted(k for k in set(recorded) | set(expected)
+                       if recorded.get(k) != expected.get(k))
+      raise DefinitionMismatchError(
+          f'{run_dir} holds a run of another definition (differs in '
+          f'{", ".join(changed)}); remove it or use another work_dir.')
+    return
+  if tf.io.gfile.exists(run_dir) and tf.io.gfile.listdir(run_dir):
+    raise DefinitionMismatchError(
+        f'{run_dir} holds files but no {DEFINITION_FILE}, so its checkpoints '
+        'may belong to another run; remove it or use another work_dir.')
+  record_definition(run_dir, definition)
+
+
+def record_definition(run_dir: str, definition: Dict[str, Any]) -> None:
+  """Writes `run_dir`/definition.json (renamed into place, never partial)."""
+  tf.io.gfile.makedirs(run_dir)
+  path = os.path.join(run_dir, DEFINITION_FILE)
+  with tf.io.gfile.GFile(path + '.partial', 'w') as f:
+    json.dump(json.loads(canonical_json(definition)), f, indent=2,
+              sort_keys=True)
+  tf.io.gfile.rename(path + '.partial', path, overwrite=True)
