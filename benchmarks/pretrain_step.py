@@ -82,7 +82,7 @@ CVRL_RESNET_3D = {
 def build_step(name: str, pattern: str, setup: input_pipeline.Setup,
                dtype: str):
   """Returns (dataset, step function) of one task."""
-  if name.startswith('ours'):
+  if name in ('ours', 'ours_device'):
     exp = ours_experiment(pattern, setup)
     exp.task.train_data.augmentation.device_augmentation = (
         name == 'ours_device')
@@ -180,6 +180,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
   parser.add_argument('--no_bfloat16', action='store_true',
                       help='Skip the bfloat16 run of the CVRL task.')
   args = parser.parse_args(argv)
+  unknown = sorted(set(args.tasks.split(',')) - set(TASKS + OPTIONAL_TASKS))
+  if unknown:
+    parser.error(f'unknown task {", ".join(unknown)} in --tasks; choose from '
+                 + ', '.join(TASKS + OPTIONAL_TASKS))
   start = time.perf_counter()
   results = run(args.cache_dir, args.tasks.split(','), args.dtype,
                 args.repetitions, args.timed_steps)

@@ -9,7 +9,7 @@ from cvrl_tf.modeling import checkpoints
 
 # What the checkpoint tools turn into one `error: ...` line.
 CHECKPOINT_TOOL_ERRORS = (config_validation.ConfigError,
-                          checkpoints.CheckpointMismatchError,
+                          checkpoints.CheckpointError,
                           FileNotFoundError, tf.errors.NotFoundError)
 
 

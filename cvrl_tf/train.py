@@ -28,6 +28,7 @@ from cvrl_tf.training import numerics
 from cvrl_tf.training import preemption
 from cvrl_tf.training import progress
 from cvrl_tf.training import trainer as trainer_lib
+from cvrl_tf.modeling import checkpoints
 
 FLAGS = flags.FLAGS
 
@@ -43,6 +44,32 @@ def parse_params(flags_obj):
   config_validation.validate(params, flags_obj.mode)
   determinism.check_config(params)
   return params
+
+
+def build_strategy(runtime):
+  """The distribution strategy of `runtime`.
+
+  Raises:
+    config_validation.ConfigError: `runtime.tpu` names a TPU that cannot be
+      resolved from this machine.
+  """
+  try:
+    return distribute_utils.get_distribution_strategy(
+        distribution_strategy=runtime.distribution_strategy,
+        all_reduce_alg=runtime.all_reduce_alg,
+        num_gpus=runtime.num_gpus,
+        tpu_address=runtime.tpu)
+  except (OSError, ValueError, RuntimeError) as e:
+    if not runtime.tpu:
+      raise
+    # A TPU name is looked up through the Cloud TPU API, with the project
+    # and zone from the GCE metadata server.
+    reason = ' '.join(str(e).split())
+    raise config_validation.ConfigError(
+        f'cannot resolve the TPU {runtime.tpu!r}: looking it up through the '
+        f'GCE metadata server and the Cloud TPU API failed ({reason}). Run '
+        'on a Cloud VM in the TPU\'s project and zone, or pass its address '
+        'as --tpu=grpc://HOST:8470.') from e
 
 
 def build_controller(params, mode: str, model_dir: str,
@@ -63,11 +90,7 @@ def build_controller(params, mode: str, model_dir: str,
         params.runtime.mixed_precision_dtype)
   if determinism.enabled(params.task):
     determinism.configure(params)
-  strategy = distribute_utils.get_distribution_strategy(
-      distribution_strategy=params.runtime.distribution_strategy,
-      all_reduce_alg=params.runtime.all_reduce_alg,
-      num_gpus=params.runtime.num_gpus,
-      tpu_address=params.runtime.tpu)
+  strategy = build_strategy(params.runtime)
   config_validation.check_replicas(params, mode, strategy.num_replicas_in_sync)
   with strategy.scope():
     task = task_factory.get_task(params.task, logging_dir=model_dir)
@@ -83,6 +106,7 @@ def build_controller(params, mode: str, model_dir: str,
     controller = trainer_lib.OrbitExperimentRunner(
         distribution_strategy=strategy, task=task, mode=mode, params=params,
         model_dir=model_dir, trainer=trainer,
+        controller_cls=progress.Controller,
         train_actions=[
             progress.ProgressLogger(trainer.global_step,
                                     params.trainer.train_steps),
@@ -150,8 +174,8 @@ def main(_):
     sys.exit(f'error: {e}')
   try:
     run(params, FLAGS.mode, FLAGS.model_dir)
-  except (config_validation.ConfigError, numerics.NonFiniteError,
-          determinism.InputStateError) as e:
+  except (config_validation.ConfigError, checkpoints.CheckpointError,
+          numerics.NonFiniteError, determinism.InputStateError) as e:
     sys.exit(f'error: {e}')
 
 

@@ -173,18 +173,66 @@ def test_skipped_records_are_logged_and_counted(tmp_path, capfd):
   assert totals == list(range(1, len(BAD_SHARDS) + 1))
 
 
-def test_jpeg_damaged_after_its_header_fails_at_decoding(tmp_path, capfd):
+@pytest.mark.parametrize('is_training', [False, True])
+def test_jpeg_damaged_after_its_header_fails_at_decoding(tmp_path, capfd,
+                                                         is_training):
   # The header passes the record checks; the cut-off data fails to decode.
+  # The skip is reported by the project itself, whatever the TensorFlow log
+  # level.
+  frames = _jpegs(1)
+  frames[1] = frames[1][:len(frames[1]) // 2]
+  path = _write(tmp_path / 'train-a.tfrecord',
+                [_video('cut_jpeg', frames=frames)] +
+                [_video(i) for i in GOOD_IDS])
+  with pytest.raises(tf.errors.InvalidArgumentError, match='JPEG'):
+    _video_ids(video_input.build_dataset(
+        _params(tmp_path, is_training=is_training)))
+  capfd.readouterr()
+  params = _params(tmp_path, skip_bad_records=True, is_training=is_training,
+                   global_batch_size=len(GOOD_IDS))
+  # Training input repeats its shuffled files: two epochs.
+  batches = list(video_input.build_dataset(params).take(
+      2 if is_training else 1))
+  ids = _video_ids(batches)
+  assert sorted(set(ids)) == GOOD_IDS and len(ids) == len(batches) * 3
+  skipped = [int(count) for features, _ in batches
+             for count in features['bad_records_skipped'].numpy()]
+  assert skipped == sorted(skipped) and skipped[0] >= 1
+  lines = _skip_lines(capfd.readouterr().err)
+  assert lines[:1] == [
+      f'skipped bad record in {path}: frames fail to decode as JPEG or to '
+      'augment (video id cut_jpeg) (1 bad records skipped so far)']
+
+
+def test_undecodable_videos_count_after_the_checked_ones(tmp_path, capfd):
   frames = _jpegs(1)
   frames[1] = frames[1][:len(frames[1]) // 2]
   _write(tmp_path / 'train-a.tfrecord',
-         [_video('cut_jpeg', frames=frames)] + [_video(i) for i in GOOD_IDS])
-  with pytest.raises(tf.errors.InvalidArgumentError, match='JPEG'):
-    _video_ids(video_input.build_dataset(_params(tmp_path)))
-  kept = _video_ids(video_input.build_dataset(
-      _params(tmp_path, skip_bad_records=True)))
-  assert sorted(kept) == GOOD_IDS
-  assert 'JPEG' in capfd.readouterr().err
+         [_video('empty', frames=[]), _video('cut_jpeg', frames=frames),
+          _video('good_0')])
+  dataset = video_input.build_dataset(_params(tmp_path,
+                                              skip_bad_records=True))
+  (features, _), = list(dataset)
+  assert features['video_id'].numpy().tolist() == [b'good_0']
+  assert features['bad_records_skipped'].numpy().tolist() == [2]
+  lines = _skip_lines(capfd.readouterr().err)
+  assert [line.rsplit('(', 1)[1] for line in lines] == [
+      '1 bad records skipped so far)', '2 bad records skipped so far)']
+
+
+def test_training_input_that_never_decodes_stops(tmp_path, monkeypatch,
+                                                 capfd):
+  monkeypatch.setattr(video_input, 'MAX_BAD_IN_A_ROW', 5)
+  frames = _jpegs(1)
+  frames[1] = frames[1][:len(frames[1]) // 2]
+  _write(tmp_path / 'train-bad.tfrecord', [_video('cut', frames=frames)])
+  params = _params(tmp_path, is_training=True, skip_bad_records=True,
+                   temporal_stride=1)
+  with pytest.raises(tf.errors.FailedPreconditionError):
+    next(iter(video_input.build_dataset(params)))
+  stderr = capfd.readouterr().err
+  assert len(_skip_lines(stderr)) == 5
+  assert 'stopped reading the input: 5 bad records in a row' in stderr
 
 
 def _unchecked_dataset(params):

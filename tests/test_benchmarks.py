@@ -2,12 +2,15 @@
 import json
 
 import numpy as np
+import pytest
+import tensorflow as tf
 
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 
 from benchmarks import input_pipeline
 from benchmarks import input_stages
 from benchmarks import pretrain_step
+from cvrl_tf.dataloaders import video_input
 from cvrl_tf.tasks import pretrain
 
 
@@ -23,11 +26,19 @@ def test_smoke_benchmark_writes_table_and_json(tmp_path, capsys):
   argv = ['--smoke', f'--cache_dir={tmp_path / "cache"}',
           f'--output_json={output}']
   result = input_pipeline.main(argv)
-  summary = json.loads(output.read_text())['summary']
+  written = json.loads(output.read_text())
+  summary = written['summary']
   assert set(summary) == set(input_pipeline.PIPELINES)
   for row in summary.values():
     assert row['videos_per_s'] > 0 and row['cpu_ms_per_video'] > 0
-  assert summary['model_garden']['vs_model_garden'] == 1.0
+  # The table's figures are the medians of the timed samples, and its
+  # ratios divide them by Model Garden's.
+  medians = {name: np.median([s['videos_per_s'] for s in samples])
+             for name, samples in written['samples'].items()}
+  for name, row in summary.items():
+    np.testing.assert_allclose(row['videos_per_s'], medians[name])
+    np.testing.assert_allclose(row['vs_model_garden'],
+                               medians[name] / medians['model_garden'])
   assert '| ours |' in capsys.readouterr().out
   # A second run reuses the cached records.
   records = result['records']
@@ -45,9 +56,30 @@ def test_smoke_stage_benchmark_adds_up(tmp_path, capsys):
   cumulative = result['cumulative_cpu_ms_per_video']
   assert list(cumulative) == list(input_stages.STAGES)
   assert all(value > 0 for value in cumulative.values())
-  np.testing.assert_allclose(sum(result['added_cpu_ms_per_video'].values()),
-                             cumulative['blur'])
+  for stage, value in cumulative.items():
+    np.testing.assert_allclose(value, np.median(
+        [s['cpu_ms_per_video'] for s in result['samples'][stage]]))
   assert '| blur |' in capsys.readouterr().out
+
+
+def test_each_stage_of_the_stage_benchmark_changes_the_views(tmp_path):
+  # Colour and blur apply with a probability: some seeds must show them.
+  records = input_pipeline.write_records(str(tmp_path), input_pipeline.SMOKE)
+  serialized = next(iter(tf.data.TFRecordDataset(
+      tf.io.gfile.glob(records['pattern']))))
+  frames = video_input.Decoder().decode(serialized)['frames'][:4]
+  spatial = input_pipeline.ours_config('', input_pipeline.SMOKE
+                                       ).augmentation.spatial
+  changed = {'colour': False, 'blur': False}
+  for seed in range(8):
+    views = {stage: input_stages._augmented_view(  # pylint: disable=protected-access
+        frames, tf.constant([seed, 1], tf.int64), stage,
+        input_pipeline.SMOKE, spatial).numpy()
+             for stage in ('resize', 'colour', 'blur')}
+    assert views['resize'].shape == views['blur'].shape == (4, 32, 32, 3)
+    changed['colour'] |= not np.array_equal(views['resize'], views['colour'])
+    changed['blur'] |= not np.array_equal(views['colour'], views['blur'])
+  assert changed == {'colour': True, 'blur': True}
 
 
 def test_pretrain_step_times_the_same_network_for_both_tasks():
@@ -65,3 +97,12 @@ def test_pretrain_step_times_the_same_network_for_both_tasks():
   ).build_model()
   assert backbone_shapes(ours) == backbone_shapes(theirs)
   assert backbone_shapes(default) != backbone_shapes(ours)
+
+
+def test_pretrain_step_refuses_an_unknown_task(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    pretrain_step.main(['--tasks=ours_pool2,model_garden'])
+  assert exit_info.value.code == 2
+  error, = [line for line in capsys.readouterr().err.splitlines()
+            if 'error:' in line]
+  assert 'unknown task ours_pool2 in --tasks; choose from ours,' in error

@@ -72,6 +72,12 @@ def _message(params, mode):
         'view_blur_solarize': 'byol'}}}},
      "task.train_data.augmentation.spatial.view_blur_solarize must be one of "
      "['asymmetric', 'symmetric'], got 'byol'."),
+    ('train', {'train_data': {'augmentation': {
+        'device_augmentation': True,
+        'spatial': {'temporally_consistent': False}}}},
+     'task.train_data.augmentation.device_augmentation draws one set of '
+     'photometric parameters per clip: it needs '
+     'task.train_data.augmentation.spatial.temporally_consistent: true.'),
 ])
 def test_impossible_shapes(records, mode, overrides, expected):
   assert expected in _message(_pretrain(records, **overrides), mode)

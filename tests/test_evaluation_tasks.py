@@ -5,10 +5,12 @@ import tensorflow as tf
 
 from cvrl_tf import train
 from cvrl_tf.dataloaders import video_input
+from cvrl_tf.evaluation import extract
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.tasks import classification
 from cvrl_tf.tasks import knn_eval
+from cvrl_tf.tasks import pretrain
 from tiny_experiments import tiny_classification
 from tiny_experiments import tiny_knn
 from tiny_experiments import tiny_pretrain
@@ -162,3 +164,51 @@ def test_augmented_views_are_one_labelled_pass_per_view(patterns, pretrained):
       encode, train_data, params.task.validation_data,
       train_data.num_classes, num_augmented_views=1)
   assert {'top1', 'top5', 'recall@1', 'knn_top1'} <= set(metrics)
+
+
+def _with_nan_stem(pretrained, directory):
+  """A copy of the pretrained backbone with NaN in its stem kernel.
+
+  Returns:
+    (checkpoint prefix, name of the NaN variable in the checkpoint).
+  """
+  network = pretrain.CVRLPretrainTask(
+      tiny_pretrain('unused', train_steps=1).task).build_model()
+  checkpoint = tf.train.Checkpoint(backbone=network.backbone)
+  checkpoint.read(tf.train.latest_checkpoint(pretrained)).expect_partial()
+  kernel = next(v for v in network.backbone.trainable_variables
+                if 'stem' in v.name and 'kernel' in v.name)
+  kernel.assign(tf.fill(kernel.shape, np.nan))
+  path = checkpoint.write(str(directory / 'nan_ckpt'))
+  nan_names = [name for name, _ in tf.train.list_variables(path)
+               if name.endswith('VARIABLE_VALUE')
+               and np.isnan(tf.train.load_checkpoint(path).get_tensor(
+                   name)).any()]
+  assert len(nan_names) == 1
+  return path, nan_names[0].split('/.ATTRIBUTES')[0]
+
+
+def test_checkpoint_with_nan_is_refused_naming_the_variable(
+    patterns, pretrained, tmp_path):
+  path, nan_name = _with_nan_stem(pretrained, tmp_path)
+  params = tiny_classification('cvrl_linear_eval', *patterns,
+                               init_checkpoint=path)
+  with pytest.raises(checkpoints.NonFiniteCheckpointError) as error:
+    train.run(params, 'train', str(tmp_path / 'linear'))
+  assert str(error.value) == (
+      f'Checkpoint {path} holds NaN or Inf values in 1 variable(s): '
+      f'{nan_name}. The training that wrote it diverged; use an earlier '
+      'checkpoint.')
+  # The evaluation tools and export load through the same check.
+  model_config = tiny_pretrain('unused', train_steps=1).task.model
+  with pytest.raises(checkpoints.NonFiniteCheckpointError, match=nan_name):
+    extract.restore_model(model_config, [4, 32, 32, 3], path)
+
+
+def test_missing_init_checkpoint_is_named(patterns, tmp_path):
+  missing = str(tmp_path / 'no_such_run' / 'ckpt-10')
+  params = tiny_classification('cvrl_linear_eval', *patterns,
+                               init_checkpoint=missing)
+  with pytest.raises(checkpoints.CheckpointNotFoundError,
+                     match=f'No checkpoint at {missing!r}'):
+    train.run(params, 'train', str(tmp_path / 'linear'))

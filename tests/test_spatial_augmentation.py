@@ -181,13 +181,34 @@ def random_blur(frames, seed, p, kernel_size):
   return color_ops.blur(frames, params, kernel_size)
 
 
-def test_color_jitter_reference_brightness_and_contrast():
-  # Strength 0 leaves only the identity; strength 1 changes the image.
+def _simclr_jitter(frames, params):
+  """SimCLR's colour jitter through `tf.image`, each op clipped to [0, 1]."""
+  ops = {
+      'brightness': lambda x, f: x * f,
+      'contrast': tf.image.adjust_contrast,
+      'saturation': tf.image.adjust_saturation,
+      'hue': tf.image.adjust_hue,
+  }
+  names = list(ops)
+  for index in params['order'].numpy():
+    name = names[index]
+    frames = tf.clip_by_value(ops[name](frames, params[name]), 0.0, 1.0)
+  return frames.numpy()
+
+
+def test_color_jitter_matches_simclr_tf_image_reference():
+  # Strength 0 leaves only the identity; strength 1 equals SimCLR's ops in
+  # the drawn order with the drawn factors.
   frames = tf.constant(_colourful_image()[None] / 255.0, tf.float32)
   unchanged = color_jitter(frames, tf.constant([1, 1]), 0.0)
   np.testing.assert_allclose(unchanged, frames, atol=1e-5)
-  changed = color_jitter(frames, tf.constant([1, 1]), 1.0)
-  assert np.abs(changed - frames).max() > 0.01
+  for seed in ([1, 1], [2, 7], [5, 3]):
+    seed = tf.constant(seed)
+    changed = color_jitter(frames, seed, 1.0).numpy()
+    params = color_ops.sample_jitter_params(seed, 1.0)
+    assert np.abs(changed - frames).max() > 0.01
+    np.testing.assert_allclose(changed, _simclr_jitter(frames, params),
+                               atol=1e-5)
 
 
 def test_blur_probability():

@@ -4,12 +4,15 @@ import subprocess
 import sys
 
 import pytest
+import yaml
+
+import tiny_experiments
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_trainer(*args, timeout=120):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+def run_trainer(*args, timeout=120, **env_overrides):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', **env_overrides)
   return subprocess.run(
       [sys.executable, '-m', 'cvrl_tf.train', *args], cwd=REPO, env=env,
       capture_output=True, text=True, timeout=timeout)
@@ -40,3 +43,43 @@ def test_config_errors_are_one_line(tmp_path, args, expected):
   assert len(lines) == 1, result.stderr[-2000:]
   assert expected in lines[0]
   assert 'Traceback' not in result.stderr
+
+
+@pytest.fixture(name='records')
+def _records(tmp_path):
+  """Input files that exist; nothing may read them before the error."""
+  (tmp_path / 'train-00000-of-00001.tfrecord').write_bytes(b'not a record')
+  return str(tmp_path / 'train-*.tfrecord')
+
+
+def _one_error_line(result):
+  assert result.returncode != 0
+  lines = error_lines(result)
+  assert len(lines) == 1 and 'Traceback' not in result.stderr, (
+      result.stderr[-3000:])
+  return lines[0]
+
+
+def test_missing_init_checkpoint_is_one_line(tmp_path, records):
+  missing = str(tmp_path / 'pretrain_typo' / 'ckpt-100')
+  params = tiny_experiments.tiny_classification(
+      'cvrl_linear_eval', records, records, init_checkpoint=missing)
+  config_file = tmp_path / 'linear_eval.yaml'
+  config_file.write_text(yaml.safe_dump(params.as_dict()))
+  line = _one_error_line(run_trainer(
+      '--experiment=cvrl_linear_eval', f'--config_file={config_file}',
+      '--mode=train', f'--model_dir={tmp_path / "model"}', timeout=600))
+  assert line.startswith(f'error: No checkpoint at {missing!r}'), line
+
+
+def test_unresolvable_tpu_is_one_line(tmp_path, records):
+  # The metadata server a TPU name is looked up through refuses at once.
+  line = _one_error_line(run_trainer(
+      '--experiment=cvrl_pretrain', '--tpu=my-tpu',
+      '--params_override=runtime.distribution_strategy=tpu,'
+      f'task.train_data.input_path={records}', '--mode=train',
+      f'--model_dir={tmp_path / "model"}',
+      timeout=600, GCE_METADATA_HOST='127.0.0.1:1'))
+  assert line.startswith(
+      "error: cannot resolve the TPU 'my-tpu': looking it up through the GCE "
+      'metadata server and the Cloud TPU API failed ('), line

@@ -90,6 +90,24 @@ def test_ssl_layout_is_view_major(record_dir):
   assert image.min() < -0.5
 
 
+@pytest.mark.parametrize('photometric', [False, True])
+def test_two_views_of_a_video_get_their_own_crops(record_dir, photometric):
+  # With the same frames in both views (no temporal augmentation), views
+  # still differ, and not by a mirror image alone: each view draws its own
+  # crop.
+  params = _params(record_dir, is_ssl=True, is_training=True)
+  params.augmentation.temporal.enabled = False
+  if not photometric:
+    params.augmentation.spatial.color_jitter_prob = 0.0
+    params.augmentation.spatial.grayscale_prob = 0.0
+    params.augmentation.spatial.blur_prob = 0.0
+  for features, _ in video_input.build_dataset(params).take(3):
+    image = features['image'].numpy()
+    for first, second in zip(image[:2], image[2:]):
+      assert np.abs(first - second).max() > 0.05
+      assert np.abs(first - second[:, :, ::-1]).max() > 0.05
+
+
 def test_supervised_training_batches(record_dir):
   params = _params(record_dir, is_training=True, output_video_id=True)
   features, labels = next(iter(video_input.build_dataset(params)))

@@ -133,8 +133,8 @@ class DataConfig(video_classification.DataConfig):
     seed: makes sampling and augmentation deterministic when set.
     skip_bad_records: drop bad records (corrupt TFRecord data, records
       that do not parse, videos without frames or with a frame that is not a
-      JPEG, labels outside [0, num_classes)) instead of stopping at the
-      first; each is logged to stderr with its file, the problem and the
+      JPEG or fails to decode, labels outside [0, num_classes)) instead of
+      stopping at the first; each is logged to stderr with its file, the problem and the
       running count (`cvrl_tf.dataloaders.record_checks`). Training input
       with 1000 bad records in a row and no good video between them stops
       with an error.

@@ -243,12 +243,19 @@ def _check_clip_shapes(name: str, data_config) -> None:
 
 
 def _check_augmentation(name: str, data_config) -> None:
-  """Crop ranges are valid and the named choices exist."""
-  spatial = getattr(getattr(data_config, 'augmentation', None), 'spatial',
-                    None)
+  """Crop ranges are valid, the named choices exist, and device
+  augmentation has the temporally consistent clips it needs."""
+  augmentation = getattr(data_config, 'augmentation', None)
+  spatial = getattr(augmentation, 'spatial', None)
   if spatial is None:
     return
   field = f'task.{name}.augmentation.spatial'
+  if (augmentation.device_augmentation and spatial.enabled
+      and not spatial.temporally_consistent):
+    raise ConfigError(
+        f'task.{name}.augmentation.device_augmentation draws one set of '
+        'photometric parameters per clip: it needs '
+        f'{field}.temporally_consistent: true.')
   low, high = spatial.crop_area_range
   if not 0 < low <= high <= 1:
     raise ConfigError(

@@ -20,6 +20,11 @@ InvalidArgumentError whose message contains
 `bad record in FILE: PROBLEM`. With `skip_bad_records` bad records are
 dropped instead (`drop_bad_records`), each with a line on stderr:
 `skipped bad record in FILE: PROBLEM (N bad records skipped so far)`.
+
+A frame whose JPEG data is damaged after a valid header passes these checks
+and fails only when it is decoded. With `skip_bad_records`,
+`parse_dropping_undecodable` parses each video on its own, so that such a
+failure drops that video alone, with the same kind of line and count.
 """
 import concurrent.futures
 import sys
@@ -249,9 +254,10 @@ def check_record(element: Features, filename: tf.Tensor,
   }
 
 
-def strip_checks(element: Features) -> Features:
-  """The decoded video alone."""
-  return {k: v for k, v in element.items() if k not in CHECK_KEYS}
+def strip_checks(element: Features, keep_source: bool = False) -> Features:
+  """The decoded video alone (and its file name, with `keep_source`)."""
+  dropped = set(CHECK_KEYS) - ({SOURCE_KEY} if keep_source else set())
+  return {k: v for k, v in element.items() if k not in dropped}
 
 
 def _keep_or_raise(element: Features) -> tf.Tensor:
@@ -387,7 +393,8 @@ def drop_bad_records(dataset: tf.data.Dataset,
       otherwise be skipped forever.
 
   Returns:
-    The good videos.
+    The good videos, with their file name under `SOURCE_KEY` for
+    `parse_dropping_undecodable`.
   """
   stop_at = max_bad_in_a_row or tf.int64.max
 
@@ -397,18 +404,9 @@ def drop_bad_records(dataset: tf.data.Dataset,
     total += num_bad
     in_a_row = tf.where(element[KEEP_KEY], tf.constant(0, tf.int64),
                         in_a_row + num_bad)
-    report = tf.strings.join([
-        'bad record in ', element[SOURCE_KEY], ': ', element[PROBLEM_KEY]])
     stop = in_a_row >= stop_at
-    logged = [
-        tf.cond(num_bad > 0, lambda: _print_line(
-            'skipped ', report, ' (', _as_text(total),
-            ' bad records skipped so far)'), _nothing),
-        tf.cond(stop, lambda: _print_line(
-            'stopped reading the input: ', _as_text(in_a_row),
-            ' bad records in a row without a good video; is the input data '
-            'corrupt?'), _nothing),
-    ]
+    logged = _report_skips(num_bad > 0, element[SOURCE_KEY],
+                           element[PROBLEM_KEY], total, in_a_row, stop)
     with tf.control_dependencies(logged):
       element = dict(element, **{SKIPPED_KEY: tf.identity(total)})
       return (tf.identity(total), tf.identity(in_a_row)), (element, stop)
@@ -417,4 +415,96 @@ def drop_bad_records(dataset: tf.data.Dataset,
   return dataset.scan((zero, zero), count).take_while(
       lambda element, stop: tf.logical_not(stop)).filter(
           lambda element, stop: element[KEEP_KEY]).map(
-              lambda element, stop: strip_checks(element))
+              lambda element, stop: strip_checks(element, keep_source=True))
+
+
+def _report_skips(skipped: tf.Tensor, source: tf.Tensor, problem: tf.Tensor,
+                  total: tf.Tensor, in_a_row: tf.Tensor,
+                  stop: tf.Tensor) -> List[tf.Tensor]:
+  """Prints the line of a skipped record and the line of a stop, if any."""
+  return [
+      tf.cond(skipped, lambda: _print_line(
+          'skipped bad record in ', source, ': ', problem, ' (',
+          _as_text(total), ' bad records skipped so far)'), _nothing),
+      tf.cond(stop, lambda: _print_line(
+          'stopped reading the input: ', _as_text(in_a_row),
+          ' bad records in a row without a good video; is the input data '
+          'corrupt?'), _nothing),
+  ]
+
+
+def _placeholder(spec: tf.TensorSpec) -> tf.Tensor:
+  """Zeros (or '') of `spec`, unknown dimensions taken as 0."""
+  shape = [0 if d is None else d for d in spec.shape.as_list()]
+  return tf.zeros(shape, spec.dtype)
+
+
+def parse_dropping_undecodable(dataset: tf.data.Dataset,
+                               parse_fn: Callable[..., Tuple[Features,
+                                                             tf.Tensor]],
+                               max_bad_in_a_row: Optional[int] = None
+                              ) -> tf.data.Dataset:
+  """Maps `parse_fn`, dropping and reporting the videos it fails on.
+
+  Each video is parsed in a one-element dataset whose errors are ignored,
+  so a frame that fails to decode (JPEG data damaged after a valid header)
+  drops its own video. Each dropped video prints the line of
+  `drop_bad_records` (file, problem with the video id, running count) and
+  adds to the `SKIPPED_KEY` count of the videos after it.
+
+  Args:
+    dataset: elements of `drop_bad_records` (with `SOURCE_KEY` and
+      `SKIPPED_KEY`), alone or as the first of a tuple (e.g. with a seed).
+    parse_fn: maps an element to (features, label); features carry
+      `SKIPPED_KEY` on.
+    max_bad_in_a_row: if set, the dataset ends, with a line on stderr, after
+      this many videos in a row failed to parse.
+
+  Returns:
+    Dataset of (features, label) of the videos that parsed, in order.
+    Their count adds these failures to `drop_bad_records`' count, whose own
+    lines, printed earlier in the pipeline, do not include them.
+  """
+  stop_at = max_bad_in_a_row or tf.int64.max
+  parsed_spec = dataset.map(parse_fn).element_spec
+
+  def report(decoded, ok):
+    return {SOURCE_KEY: decoded[SOURCE_KEY], 'video_id': decoded['video_id'],
+            SKIPPED_KEY: decoded[SKIPPED_KEY], KEEP_KEY: tf.constant(ok)}
+
+  def parse_one(*args):
+    decoded = args[0]
+    parsed = tf.data.Dataset.from_tensors(args).map(
+        lambda *a: (*parse_fn(*a), report(decoded, True))).ignore_errors()
+    # Evaluated only when `parsed` turned out empty.
+    failed = tf.data.Dataset.from_tensors(decoded).map(
+        lambda d: (*tf.nest.map_structure(_placeholder, parsed_spec),
+                   report(d, False)))
+    return parsed.concatenate(failed).take(1)
+
+  def count(state, element):
+    failures, in_a_row = state
+    features, label, parsed = element
+    failed = tf.logical_not(parsed[KEEP_KEY])
+    failures += tf.cast(failed, tf.int64)
+    in_a_row = tf.where(failed, in_a_row + 1, tf.constant(0, tf.int64))
+    stop = in_a_row >= stop_at
+    total = parsed[SKIPPED_KEY] + failures
+    problem = tf.strings.join([
+        'frames fail to decode as JPEG or to augment (video id ',
+        parsed['video_id'], ')'])
+    logged = _report_skips(failed, parsed[SOURCE_KEY], problem, total,
+                           in_a_row, stop)
+    with tf.control_dependencies(logged):
+      features = dict(features, **{SKIPPED_KEY: tf.identity(total)})
+      return ((tf.identity(failures), tf.identity(in_a_row)),
+              (features, label, parsed[KEEP_KEY], stop))
+
+  zero = tf.constant(0, tf.int64)
+  return dataset.interleave(
+      parse_one, cycle_length=tf.data.AUTOTUNE, block_length=1,
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).scan(
+          (zero, zero), count).take_while(
+              lambda features, label, ok, stop: tf.logical_not(stop)).filter(
+                  lambda features, label, ok, stop: ok).map(
+                      lambda features, label, ok, stop: (features, label))

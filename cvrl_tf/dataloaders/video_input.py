@@ -11,8 +11,10 @@ Stages, each a graph function mapped by `tf.data` (no Python callbacks):
   Parser              samples frame indices, decodes only the selected frames
                       (only the crop window of each, when training) and
                       augments them
-  batch               per replica; with `skip_bad_records` first drops
-                      videos whose frames failed to decode
+                      (with `skip_bad_records`, each video on its own, so
+                      that one whose frames fail to decode is logged and
+                      dropped: `record_checks.parse_dropping_undecodable`)
+  batch               per replica
   PostBatchProcessor  folds views into the batch dimension
 
 Per-video outputs of the Parser (T, H, W from `feature_shape`):
@@ -357,17 +359,13 @@ def _fold_views(tensor: tf.Tensor) -> tf.Tensor:
 def _batch_fn(params: data_cfg.DataConfig):
   """Batches per replica.
 
-  With `skip_bad_records`, first drops the videos whose frames fail to
-  decode although `record_checks` passed them (JPEG data damaged after a
-  valid header), and fails training input that ended because
-  `record_checks.drop_bad_records` stopped it.
+  With `skip_bad_records`, fails training input that ended because
+  `record_checks` stopped it.
   """
 
   def batch(dataset: tf.data.Dataset,
             input_context: Optional[tf.distribute.InputContext] = None
            ) -> tf.data.Dataset:
-    if params.skip_bad_records:
-      dataset = dataset.ignore_errors(log_warning=True)
     batch_size = params.global_batch_size
     if input_context:
       batch_size = input_context.get_per_replica_batch_size(batch_size)
@@ -435,14 +433,19 @@ def build_dataset(
         input_reader.match_files(params.input_path),
         Decoder(params.image_field_key, params.label_field_key).decode,
         params.num_classes, params.image_field_key, params.skip_bad_records)
+  max_bad_in_a_row = MAX_BAD_IN_A_ROW if params.is_training else None
+  parse_fn = Parser(params).parse_fn(params.is_training)
   transforms = []
   if params.skip_bad_records:
     transforms.append(lambda dataset: record_checks.drop_bad_records(
-        dataset, MAX_BAD_IN_A_ROW if params.is_training else None))
+        dataset, max_bad_in_a_row))
   if video_ids is not None:
     transforms.append(keep_videos(video_ids))
   if params.is_training:
     transforms.append(lambda dataset: attach_seeds(dataset, params.seed))
+  if params.skip_bad_records:
+    transforms.append(lambda dataset: record_checks.parse_dropping_undecodable(
+        dataset, parse_fn, max_bad_in_a_row))
 
   def sample_fn(dataset: tf.data.Dataset) -> tf.data.Dataset:
     for transform in transforms:
@@ -452,7 +455,8 @@ def build_dataset(
       params,
       dataset_fn=dataset_fn,
       sample_fn=sample_fn if transforms else None,
-      parser_fn=Parser(params).parse_fn(params.is_training),
+      # With `skip_bad_records` the last transform parses.
+      parser_fn=None if params.skip_bad_records else parse_fn,
       transform_and_batch_fn=_batch_fn(params),
       postprocess_fn=PostBatchProcessor(params))
   return reader.read(input_context=input_context, dataset=videos)
