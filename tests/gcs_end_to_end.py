@@ -118,6 +118,8 @@ def scalars(pattern: str) -> Dict[str, Dict[int, float]]:
       for value in event.summary.value:
         number = tf.make_ndarray(value.tensor) if value.HasField(
             'tensor') else value.simple_value
+        if np.size(number) != 1:  # the training views' image summaries
+          continue
         found.setdefault(value.tag, {})[event.step] = float(number)
   return found
 

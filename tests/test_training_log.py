@@ -32,7 +32,10 @@ def test_one_line_per_loop_and_every_summary(tmp_path, caplog, capfd):
   params.override({
       'task': {'train_data': {'global_batch_size': 4}},
       'trainer': {'steps_per_loop': 1, 'summary_interval': 1}})
-  with caplog.at_level(logging.INFO):
+  # absl's own logger keeps the level of whatever parsed absl flags earlier
+  # in this process (WARNING by default); the binary sets INFO in main().
+  with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO,
+                                                      logger='absl'):
     train.run(params, 'train', str(tmp_path / 'model'))
   output = capfd.readouterr()
   messages = [record.getMessage() for record in caplog.records]
