@@ -298,7 +298,8 @@ def test_pretraining_fails_naming_the_bad_file(tmp_path):
   pattern = toy_records.write_toy_records(str(tmp_path), videos_per_class=1,
                                           num_shards=2, max_frames=12)
   bad_path, problem = _write_bad_shard(tmp_path, 'not_jpeg')
-  params = tiny_experiments.tiny_pretrain(pattern, train_steps=2)
+  params = tiny_experiments.tiny_pretrain(pattern, train_steps=2,
+                                          spatial_augmentation=False)
   params.override({'task': {'train_data': {'global_batch_size': 4}}})
   with pytest.raises(tf.errors.InvalidArgumentError) as error:
     train.run(params, 'train', str(tmp_path / 'model'))

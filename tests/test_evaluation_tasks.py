@@ -28,8 +28,8 @@ def patterns(tmp_path_factory):
 def pretrained(patterns, tmp_path_factory):
   """A checkpoint directory of a 2-step pretraining run."""
   model_dir = str(tmp_path_factory.mktemp('pretrain'))
-  train.run(tiny_pretrain(patterns[0], train_steps=2,
-                          checkpoint_interval=2), 'train', model_dir)
+  train.run(tiny_pretrain(patterns[0], train_steps=2, checkpoint_interval=2,
+                          spatial_augmentation=False), 'train', model_dir)
   return model_dir
 
 
@@ -134,8 +134,8 @@ def test_knn_task_matches_the_direct_protocol(patterns, pretrained, tmp_path):
 
 def test_continuous_knn_eval_on_a_ram_filesystem(patterns):
   model_dir = 'ram://cvrl_continuous_eval'
-  train.run(tiny_pretrain(patterns[0], train_steps=2,
-                          checkpoint_interval=1), 'train', model_dir)
+  train.run(tiny_pretrain(patterns[0], train_steps=2, checkpoint_interval=1,
+                          spatial_augmentation=False), 'train', model_dir)
   params = tiny_knn(*patterns, train_steps=2)
   params.override({'trainer': {'continuous_eval_timeout': 5}})
   _, logs = train.run(params, 'continuous_eval', model_dir)

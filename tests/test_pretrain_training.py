@@ -48,8 +48,8 @@ def test_training_reduces_the_loss(record_pattern, tmp_path):
 def test_restart_resumes_from_the_saved_step(record_pattern, tmp_path,
                                              caplog):
   model_dir = str(tmp_path)
-  train.run(tiny_pretrain(record_pattern, train_steps=10), 'train',
-            model_dir)
+  train.run(tiny_pretrain(record_pattern, train_steps=10,
+                          spatial_augmentation=False), 'train', model_dir)
   assert tf.train.latest_checkpoint(model_dir).endswith('ckpt-10')
   first_run_files = {
       name: os.path.getmtime(os.path.join(model_dir, name))
@@ -58,8 +58,8 @@ def test_restart_resumes_from_the_saved_step(record_pattern, tmp_path,
   # The progress lines are absl INFO logs; absl's own logger filters them
   # unless its level is lowered too.
   caplog.set_level(logging.INFO, logger='absl')
-  train.run(tiny_pretrain(record_pattern, train_steps=15), 'train',
-            model_dir)
+  train.run(tiny_pretrain(record_pattern, train_steps=15,
+                          spatial_augmentation=False), 'train', model_dir)
 
   progress = [r.getMessage() for r in caplog.records
               if r.getMessage().startswith('step ')]

@@ -11,9 +11,10 @@ by four processes in turn:
   3. sent SIGTERM, as on preemption;
   4. started next to planted half-written checkpoint files, runs to the end;
 
-and compared with an uninterrupted run of the same config. Alongside run a
-config whose learning rate explodes after a few steps, and a check of the
-checkpointable input under two replicas (`replica_input_worker.py`).
+and compared with an uninterrupted run of the same config, all with the
+full augmentation. Alongside run a config whose learning rate explodes
+after a few steps, and a check of the checkpointable input under two
+replicas (`replica_input_worker.py`), both without spatial augmentation.
 """
 import dataclasses
 import os
@@ -64,8 +65,9 @@ RESTORED = re.compile(r'restored from checkpoint: \S*ckpt-(\d+)')
 TRAIN_DATA = {'global_batch_size': 4}
 
 
-def resumable_config(record_pattern: str):
-  params = tiny_pretrain(record_pattern, TRAIN_STEPS, CHECKPOINT_INTERVAL)
+def resumable_config(record_pattern: str, spatial_augmentation: bool = True):
+  params = tiny_pretrain(record_pattern, TRAIN_STEPS, CHECKPOINT_INTERVAL,
+                         spatial_augmentation)
   params.override({
       'task': {'deterministic': True, 'train_data': TRAIN_DATA},
       'trainer': {'steps_per_loop': 1, 'summary_interval': 1,
@@ -75,7 +77,8 @@ def resumable_config(record_pattern: str):
 
 def diverging_config(record_pattern: str):
   """A learning rate of 1e30 from step 6 on, and a checkpoint every step."""
-  params = tiny_pretrain(record_pattern, 8, checkpoint_interval=1)
+  params = tiny_pretrain(record_pattern, 8, checkpoint_interval=1,
+                         spatial_augmentation=False)
   params.override({
       'task': {'train_data': TRAIN_DATA},
       'trainer': {
@@ -225,7 +228,10 @@ def runs(tmp_path_factory, record_pattern):
                        diverging_config(record_pattern)),
           root / 'diverging', root / 'diverging.log'),
       'replica_inputs': lambda: LoggedProcess(
-          [REPLICA_WORKER, resumable, str(root / 'replica_inputs.npz')],
+          [REPLICA_WORKER, write_config(
+              root / 'replica_inputs.yaml',
+              resumable_config(record_pattern, spatial_augmentation=False)),
+           str(root / 'replica_inputs.npz')],
           root / 'replica_inputs.log', cwd=os.path.join(REPO, 'tests')),
   }
   started, side, stopping = [], {}, threading.Event()
@@ -447,7 +453,7 @@ def test_deterministic_config_errors(override, message):
 
 def test_input_saved_by_another_pipeline_is_a_clear_error(record_pattern,
                                                           tmp_path):
-  params = resumable_config(record_pattern)
+  params = resumable_config(record_pattern, spatial_augmentation=False)
   task = pretrain.CVRLPretrainTask(params.task)
   trainer = trainer_lib.Trainer(
       params, task, task.build_model(),

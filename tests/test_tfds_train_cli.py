@@ -65,10 +65,13 @@ def summary_values(directory, tag):
 
 def test_pretrain_then_linear_eval_from_tfds(tmp_path):
   pretrain_dir, linear_dir = tmp_path / 'pretrain', tmp_path / 'linear'
+  # What is tested is the TFDS input, not the training views: spatial
+  # augmentation off (see `tiny_experiments.tiny_pretrain`).
   run_trainer('cvrl_pretrain', write_config(tmp_path / 'pretrain.yaml', {
       'runtime': tiny_experiments.CPU_RUNTIME,
       'task': {'model': tiny_experiments.TINY_CVRL_MODEL,
-               'train_data': tfds_data('train'),
+               'train_data': tfds_data('train', augmentation={
+                   'spatial': {'enabled': False}}),
                'validation_data': tfds_data('test')},
       'trainer': tiny_experiments.schedule(2, 1.0, checkpoint_interval=2),
   }), 'train', pretrain_dir)

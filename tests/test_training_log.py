@@ -28,7 +28,8 @@ def _summaries(model_dir):
 def test_one_line_per_loop_and_every_summary(tmp_path, caplog, capfd):
   pattern = toy_records.write_toy_records(str(tmp_path), videos_per_class=1,
                                           num_shards=2, max_frames=12)
-  params = tiny_experiments.tiny_pretrain(pattern, train_steps=STEPS)
+  params = tiny_experiments.tiny_pretrain(pattern, train_steps=STEPS,
+                                          spatial_augmentation=False)
   params.override({
       'task': {'train_data': {'global_batch_size': 4}},
       'trainer': {'steps_per_loop': 1, 'summary_interval': 1}})

@@ -46,7 +46,15 @@ def tiny_experiment(name: str, override: dict):
 
 
 def tiny_pretrain(record_pattern: str, train_steps: int,
-                  checkpoint_interval: int = 5):
+                  checkpoint_interval: int = 5,
+                  spatial_augmentation: bool = True):
+  """Pretraining of the tiny model on toy records.
+
+  `spatial_augmentation=False` is for tests of something other than the
+  training views: the host colour operations of spatial augmentation take
+  most of an input pipeline's start-up (a trace of each order of the colour
+  operations, XLA-compiled when first drawn).
+  """
   data = tiny_data(record_pattern)
   params = tiny_experiment('cvrl_pretrain', {
       'task': {'model': TINY_CVRL_MODEL, 'train_data': data,
@@ -55,6 +63,7 @@ def tiny_pretrain(record_pattern: str, train_steps: int,
   params.override({'trainer': {'optimizer_config': {
       'optimizer': SIMCLR_OPTIMIZER,
       'warmup': {'linear': {'warmup_steps': 2}}}}})
+  params.task.train_data.augmentation.spatial.enabled = spatial_augmentation
   return params
 
 
