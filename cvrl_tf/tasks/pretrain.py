@@ -93,7 +93,9 @@ class CVRLPretrainTask(base_task.Task):
       outputs['l2_loss'] = gradients.l2_weight_decay(
           model, self.task_config.losses.l2_weight_decay)
       loss = outputs['contrastive_loss'] + outputs['l2_loss']
-    gradients.minimize(tape, loss, model, optimizer)
+    gradients.minimize(
+        tape, loss, model, optimizer, average_over_replicas=(
+            self.task_config.losses.loss_over_replicas == 'mean'))
     if record_checks.SKIPPED_KEY in inputs[0]:
       outputs[record_checks.SKIPPED_KEY] = inputs[0][record_checks.SKIPPED_KEY]
     return self.update_metrics(outputs, metrics)
