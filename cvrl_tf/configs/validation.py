@@ -268,6 +268,7 @@ def _check_augmentation(name: str, data_config) -> None:
         f'{field}.crop_aspect_ratio_range must be [low, high] with '
         f'0 < low <= high, got {list(spatial.crop_aspect_ratio_range)}.')
   for key, choices in (('crop_sampler', data_cfg.CROP_SAMPLERS),
+                       ('contrast_mean', data_cfg.CONTRAST_MEANS),
                        ('view_blur_solarize', data_cfg.VIEW_BLUR_SOLARIZE)):
     if getattr(spatial, key) not in choices:
       raise ConfigError(f'{field}.{key} must be one of {sorted(choices)}, '
