@@ -20,7 +20,7 @@ def test_mirrored_train_step_matches_single_device_step(tmp_path):
                  TESTS_DIR), os.environ.get('PYTHONPATH', '')]))
   result = subprocess.run(
       [sys.executable, os.path.join(TESTS_DIR, 'pretrain_step_worker.py'),
-       str(output)], env=env, capture_output=True, text=True, timeout=300)
+       str(output)], env=env, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
   out = np.load(output)
   assert out['num_batch_norms'] > 10 and out['all_sync_bn']

@@ -128,7 +128,8 @@ class Augmentation(hyperparams.Config):
       from the same seeds (passed in `features['photometric_params']`), so
       the augmentation's distribution and, for a fixed `seed`, its values
       are those of the host path up to the rounding of the resized frames
-      to uint8 (at most 0.5/255). It moves more than half of the host CPU
+      to uint8 (at most 0.5/255; none with
+      `spatial.truncate_resized_frames`, where both paths truncate). It moves more than half of the host CPU
       cost per video to the accelerator and sends it a quarter of the
       bytes. Requires `spatial.temporally_consistent`. `dtype` applies to
       the augmented views.
