@@ -1,8 +1,15 @@
 """TensorFlow Datasets input, offline through `tfds.testing.mock_data`."""
+import os
+import shlex
+
 import numpy as np
 import pytest
+import simple_parsing
 import tensorflow as tf
+import tensorflow_datasets as tfds
+from tensorflow_datasets.scripts.cli import build as tfds_build_cli
 
+from cvrl_tf.configs import EXPERIMENTS_DIR
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.data_prep import records
@@ -20,6 +27,7 @@ from tfds_mock import TinyVideos
 from tfds_mock import UCF101
 import tiny_experiments
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = dict(feature_shape=[4, 32, 32, 3], temporal_stride=2,
              global_batch_size=2, min_image_size=36, seed=1, num_classes=101)
 
@@ -247,3 +255,38 @@ def test_reads_a_built_dataset_from_its_data_dir(tmp_path):
           for v in features['video_id']] == ids
   assert [int(i) for _, label in batches for i in label.argmax(1)] == labels
   assert batches[0][0]['image'].shape == (4, 4, 32, 32, 3)
+
+
+def tfds_build_builders(command):
+  """The builders TFDS's own `tfds build` would prepare for `command`.
+
+  Parsed and resolved by the CLI's functions, without downloading.
+  """
+  args = simple_parsing.parse(tfds_build_cli.Args,
+                              args=shlex.split(command)[2:])
+  builders = []
+  for name in args.positional_datasets + args.datasets:
+    builder_cls, kwargs = tfds_build_cli._get_builder_cls_and_kwargs(  # pylint: disable=protected-access
+        name, has_imports=False)
+    builders += tfds_build_cli._make_builders(args, builder_cls, kwargs)  # pylint: disable=protected-access
+  return builders
+
+
+def test_documented_tfds_build_prepares_what_the_experiment_reads():
+  """The README's and the YAML's `tfds build` lines, parsed by TFDS."""
+  yaml_file = os.path.join(EXPERIMENTS_DIR, 'cvrl_finetune_ucf101_tfds.yaml')
+  commands = []
+  for path in (os.path.join(REPO, 'README.md'), yaml_file):
+    with open(path) as f:
+      commands += [line.strip(' #\n') for line in f
+                   if line.strip(' #').startswith('tfds build ')]
+  assert len(commands) == 2
+  params = config_validation.experiment_params('cvrl_finetune', [yaml_file])
+  for data in (params.task.train_data, params.task.validation_data):
+    reads = tfds.builder(data.tfds_name, data_dir=data.tfds_data_dir)
+    # UCF-101 split 1 at its original frame size.
+    assert reads.builder_config.split_number == 1
+    assert reads.builder_config.width is None
+    for command in commands:
+      builders = tfds_build_builders(command)
+      assert [b.data_dir for b in builders] == [reads.data_dir], command
