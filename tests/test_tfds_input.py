@@ -18,14 +18,24 @@ from cvrl_tf.data_prep import video_decoding
 from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import tfds_input
 from cvrl_tf.dataloaders import video_input
+from cvrl_tf import train as trainer_lib
+from cvrl_tf.evaluation import protocols
+from cvrl_tf.tasks import knn_eval
+from cvrl_tf.tasks import pretrain
+from cvrl_tf.training import determinism
+from test_export_model import write_pretrained_checkpoint
+from tfds_mock import build
 from tfds_mock import jpegs
 from tfds_mock import mock_examples
 from tfds_mock import mock_ucf101
 from tfds_mock import NUM_VIDEOS
 from tfds_mock import serve
+from tfds_mock import ShardedTinyVideos
 from tfds_mock import TinyVideos
 from tfds_mock import UCF101
 import tiny_experiments
+from tiny_experiments import tiny_knn
+from tiny_experiments import tiny_pretrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = dict(feature_shape=[4, 32, 32, 3], temporal_stride=2,
@@ -290,3 +300,137 @@ def test_documented_tfds_build_prepares_what_the_experiment_reads():
     for command in commands:
       builders = tfds_build_builders(command)
       assert [b.data_dir for b in builders] == [reads.data_dir], command
+
+
+NUM_FILES = 4
+
+
+@pytest.fixture(scope='module')
+def four_files(tmp_path_factory):
+  """A built TFDS dataset, 8 train and 4 test videos, each split in 4 files.
+
+  Returns:
+    (its data dir, {split: [(tfds_id, label, JPEG frames)]}).
+  """
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  builder = build(ShardedTinyVideos, data_dir, num_files=NUM_FILES)
+  examples = {}
+  for split in ('train', 'test'):
+    assert builder.info.splits[split].num_shards == NUM_FILES
+    dataset = builder.as_dataset(
+        split=split, decoders=tfds_input._skip_video_decoding(),  # pylint: disable=protected-access
+        read_config=tfds.ReadConfig(add_tfds_id=True))
+    examples[split] = [(x['tfds_id'].decode(), int(x['label']),
+                        list(x['video'])) for x in dataset.as_numpy_iterator()]
+  return data_dir, examples
+
+
+def four_files_data(data_dir, split, **overrides):
+  return dict(input_path='', tfds_name='sharded_tiny_videos',
+              tfds_split=split, tfds_data_dir=data_dir, **overrides)
+
+
+def file_of(tfds_id):
+  """The file an example was read from: its `tfds_id` up to `__`."""
+  return tfds_id.split('__')[0]
+
+
+def test_tfds_gives_each_input_pipeline_its_own_files(four_files):
+  """Per-file sharding by TFDS itself, as a 2-worker strategy's input
+  contexts ask: pipeline p reads files p and p + 2 whole, evaluating and
+  training (files shuffled, repeated)."""
+  data_dir, examples = four_files
+  files = [f'sharded_tiny_videos-train.tfrecord-{i:05d}-of-{NUM_FILES:05d}'
+           for i in range(NUM_FILES)]
+  assert sorted({file_of(i) for i, _, _ in examples['train']}) == files
+  config = tfds_config(**four_files_data(
+      data_dir, 'train', num_classes=3, is_training=False,
+      output_video_id=True, global_batch_size=4, drop_remainder=False,
+      num_test_clips=1, num_test_crops=1))
+  shares = []
+  for pipeline_id in range(2):
+    context = tf.distribute.InputContext(
+        num_input_pipelines=2, input_pipeline_id=pipeline_id,
+        num_replicas_in_sync=2)
+    share = [video_id.decode() for features, _ in
+             video_input.build_dataset(config, input_context=context)
+             for video_id in features['video_id'].numpy()]
+    own = {files[pipeline_id], files[pipeline_id + 2]}
+    assert {file_of(i) for i in share} == own
+    assert sorted(share) == sorted(i for i, _, _ in examples['train']
+                                   if file_of(i) in own)
+    shares.append(share)
+    training = tfds_input.read_split(config.replace(is_training=True),
+                                     context).repeat().take(12)
+    assert {file_of(x['tfds_id'].decode())
+            for x in training.as_numpy_iterator()} == own
+  assert sorted(shares[0] + shares[1]) == sorted(
+      i for i, _, _ in examples['train'])
+
+
+def test_deterministic_tfds_input_resumes_from_a_saved_iterator(four_files,
+                                                                tmp_path):
+  """`task.deterministic` saves the input iterator in checkpoints: restored
+  into a new pipeline, it gives the batches an unbroken run would."""
+  data_dir, _ = four_files
+  params = tiny_pretrain('', train_steps=4)
+  # Device augmentation: the host pipeline, whose state is saved, is then
+  # quicker to build.
+  params.override({'task': {'deterministic': True, 'train_data': dict(
+      four_files_data(data_dir, 'train'), global_batch_size=2,
+      augmentation={'device_augmentation': True})}})
+  config_validation.validate(params, 'train')
+  determinism.check_config(params)
+  task = pretrain.CVRLPretrainTask(params.task)
+
+  def host_iterator():
+    return iter(determinism.host_dataset(task, params.task.train_data, 1))
+
+  def images(iterator, count):
+    return [next(iterator)[0]['image'].numpy() for _ in range(count)]
+
+  unbroken = host_iterator()
+  first = images(unbroken, 2)
+  saved = tf.train.Checkpoint(train_iterator=unbroken).write(
+      str(tmp_path / 'ckpt-2'))
+  rest = images(unbroken, 3)  # 10 videos: past the first epoch of 8.
+
+  # A new pipeline repeats the seeded file order and views...
+  second = host_iterator()
+  for got, want in zip(images(second, 3), first + rest):
+    np.testing.assert_array_equal(got, want)
+  # ...and, restored from the checkpoint, goes back to where the first one
+  # was saved.
+  tf.train.Checkpoint(train_iterator=second).read(saved).assert_consumed()
+  for got, want in zip(images(second, 3), rest):
+    np.testing.assert_array_equal(got, want)
+
+
+def test_knn_task_on_tfds_equals_the_same_videos_as_records(four_files,
+                                                            tmp_path):
+  """`cvrl_knn_eval` through orbit on TFDS splits, against the protocol run
+  on the same videos written as TFRecords."""
+  data_dir, examples = four_files
+  patterns = [write_records(tmp_path / f'{split}.tfrecord', examples[split])
+              for split in ('train', 'test')]
+  checkpoint_dir = str(tmp_path / 'pretrained')
+  record_params = tiny_knn(*patterns)
+  write_pretrained_checkpoint(record_params, checkpoint_dir)
+  params = tiny_knn('', '', init_checkpoint=checkpoint_dir)
+  params.override({'task': {
+      'train_data': four_files_data(data_dir, 'train'),
+      'validation_data': four_files_data(data_dir, 'test')}})
+  config_validation.validate(params, 'eval')
+  _, logs = trainer_lib.run(params, 'eval', str(tmp_path / 'knn'))
+
+  record_params.override({'task': {'init_checkpoint': checkpoint_dir}})
+  task = knn_eval.KnnEvalTask(record_params.task)
+  model = task.build_model()
+  task.initialize(model)
+  expected = protocols.knn_eval(
+      tf.function(lambda x: model.encode(x, training=False)),
+      record_params.task.train_data, record_params.task.validation_data,
+      ks=(1, 5), knn_k=5)
+  assert expected.keys() <= logs.keys()
+  for key, value in expected.items():
+    assert logs[key] == pytest.approx(value, abs=1e-6), key
