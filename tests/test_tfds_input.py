@@ -1,6 +1,7 @@
 """TensorFlow Datasets input, offline through `tfds.testing.mock_data`."""
 import os
 import shlex
+import shutil
 
 import numpy as np
 import pytest
@@ -434,3 +435,68 @@ def test_knn_task_on_tfds_equals_the_same_videos_as_records(four_files,
   assert expected.keys() <= logs.keys()
   for key, value in expected.items():
     assert logs[key] == pytest.approx(value, abs=1e-6), key
+
+
+@pytest.fixture
+def damaged_files(four_files, tmp_path):
+  """A copy of `four_files` with a CRC error in the second record of train
+  file 1 and train file 2 cut short.
+
+  Returns:
+    (data dir, the two damaged files' paths).
+  """
+  data_dir = str(tmp_path / 'damaged')
+  shutil.copytree(four_files[0], data_dir)
+  version_dir = os.path.join(data_dir, 'sharded_tiny_videos', '1.0.0')
+  paths = [os.path.join(version_dir, f'sharded_tiny_videos-train.tfrecord-'
+                        f'{i:05d}-of-{NUM_FILES:05d}') for i in (1, 2)]
+  with open(paths[0], 'rb') as f:
+    data = bytearray(f.read())
+  data[-30] ^= 0xFF  # In the data of the last record: its CRC fails.
+  with open(paths[0], 'wb') as f:
+    f.write(data)
+  with open(paths[1], 'rb') as f:
+    data = f.read()
+  with open(paths[1], 'wb') as f:
+    f.write(data[:-100])
+  return data_dir, paths
+
+
+def damaged_config(data_dir, **overrides):
+  return tfds_config(**four_files_data(
+      data_dir, 'train', num_classes=3, is_training=False,
+      output_video_id=True, global_batch_size=1, num_test_clips=1,
+      num_test_crops=1, **overrides))
+
+
+def test_a_damaged_file_stops_the_input_naming_it(damaged_files):
+  data_dir, paths = damaged_files
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=f'bad record in {paths[0]}: 1 of 2 examples read; '
+                     '1 lost to a damaged record'):
+    list(video_input.build_dataset(damaged_config(data_dir)))
+
+
+def test_skip_bad_records_reports_what_damaged_files_lost(damaged_files,
+                                                          four_files, capfd):
+  data_dir, paths = damaged_files
+  batches = list(video_input.build_dataset(damaged_config(
+      data_dir, skip_bad_records=True)).as_numpy_iterator())
+  kept = sorted(features['video_id'][0].decode() for features, _ in batches)
+  # The first record of each damaged file, and both of the others.
+  assert kept == sorted(
+      i for i, _, _ in four_files[1]['train']
+      if not i.endswith(('00001-of-00004__1', '00002-of-00004__1')))
+  reports = sorted(line for line in capfd.readouterr().err.splitlines()
+                   if line.startswith('skipped bad record'))
+  problem = ('1 of 2 examples read; 1 lost to a damaged record (TFRecord '
+             'framing or CRC check failed, or a record that does not parse)')
+  assert reports == [
+      f'skipped bad record in {paths[0]}: {problem} (1 bad records skipped '
+      'so far)',
+      f'skipped bad record in {paths[1]}: {problem} (2 bad records skipped '
+      'so far)'] or reports == [
+      f'skipped bad record in {paths[0]}: {problem} (2 bad records skipped '
+      'so far)',
+      f'skipped bad record in {paths[1]}: {problem} (1 bad records skipped '
+      'so far)']
