@@ -14,6 +14,7 @@ from cvrl_tf import train as trainer_lib
 from cvrl_tf.configs import EXPERIMENTS_DIR
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.configs import tfds_source
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
@@ -320,7 +321,7 @@ def four_files(tmp_path_factory):
   for split in ('train', 'test'):
     assert builder.info.splits[split].num_shards == NUM_FILES
     dataset = builder.as_dataset(
-        split=split, decoders=tfds_input._skip_video_decoding(),  # pylint: disable=protected-access
+        split=split, decoders=tfds_source.skip_video_decoding(),
         read_config=tfds.ReadConfig(add_tfds_id=True))
     examples[split] = [(x['tfds_id'].decode(), int(x['label']),
                         list(x['video'])) for x in dataset.as_numpy_iterator()]

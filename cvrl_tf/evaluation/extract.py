@@ -22,7 +22,7 @@ from official.core import config_definitions as cfg
 
 from cvrl_tf.configs import cvrl as cvrl_cfg
 from cvrl_tf.configs import data as data_cfg
-from cvrl_tf.dataloaders import tfds_input
+from cvrl_tf.configs import tfds_source
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.modeling import checkpoints
@@ -94,8 +94,8 @@ def read_from(data_config: data_cfg.DataConfig, input_path: str = '',
       raise SourceError(f'No file matches input_path {input_path!r}.')
   else:
     try:
-      tfds_input.check_source(data_config)
-    except tfds_input.SourceError as e:
+      tfds_source.check_source(data_config)
+    except tfds_source.SourceError as e:
       raise SourceError(str(e)) from e
   return data_config
 
