@@ -21,7 +21,7 @@ InvalidArgumentError whose message contains
 dropped instead, and reported, by `skipped_records`.
 """
 import concurrent.futures
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -250,13 +250,27 @@ def strip_checks(element: Features, keep_source: bool = False) -> Features:
   return {k: v for k, v in element.items() if k not in dropped}
 
 
+_BAD_RECORD = 'bad record in '
+
+
 def _keep_or_raise(element: Features) -> tf.Tensor:
   """Whether `element` is a good video; raises if it reports bad records."""
-  message = tf.strings.join(['bad record in ', element[SOURCE_KEY], ': ',
+  message = tf.strings.join([_BAD_RECORD, element[SOURCE_KEY], ': ',
                              element[PROBLEM_KEY]])
   check = tf.debugging.Assert(element[NUM_BAD_KEY] == 0, [message])
   with tf.control_dependencies([check]):
     return tf.identity(element[KEEP_KEY])
+
+
+def bad_record_message(error_text: str) -> Optional[str]:
+  """`bad record in FILE: PROBLEM` from the text of the error the input
+  stopped with, or None if it stopped for another reason."""
+  for line in error_text.splitlines():
+    start = line.find(_BAD_RECORD)
+    if start >= 0:
+      # tf.debugging.Assert prints its data in brackets.
+      return line[start:].rstrip(']')
+  return None
 
 
 def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
