@@ -110,8 +110,10 @@ def test_converter_stores_aligned_tvl1_flow_and_reports_flow_failures(
   assert len(flows) == num_frames - 1
   for index, (image, displacement) in enumerate(zip(flows, _DISPLACEMENTS)):
     assert image.shape == (_HEIGHT, _WIDTH, 3)
-    # JPEG at quality 100 keeps the constant third channel within 1.
-    assert np.abs(image[..., 2].astype(int) - 128).max() <= 1
+    # JPEG's YCbCr round trip, even at quality 100 and 4:4:4, moves the
+    # constant third channel by a level or two with x and y.
+    third = image[..., 2].astype(int)
+    assert abs(third.mean() - 128) < 1 and np.abs(third - 128).max() <= 4
     square, backdrop = _square_and_backdrop_flow(
         optical_flow.image_to_flow(image), corners[index])
     np.testing.assert_allclose(square, displacement, atol=0.3,
