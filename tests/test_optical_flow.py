@@ -171,3 +171,13 @@ def test_unknown_flow_method_is_a_one_line_input_error(tmp_path):
 
   with pytest.raises(sources.InputError, match='unknown flow method'):
     converter.convert_videos(videos, {'a': 0}, config)
+
+
+def test_adding_or_changing_flow_rebuilds_the_shards():
+  videos = [sources.VideoEntry('a.mp4', 'a', 'x', 0)]
+  prints = {
+      method: converter.fingerprint(videos, converter.ConversionConfig(
+          output_dir='out', decode_options=video_decoding.DecodeOptions(
+              flow=method)))
+      for method in (None, *optical_flow.FLOW_METHODS)}
+  assert len(set(prints.values())) == 3

@@ -91,11 +91,16 @@ def assign_shards(videos: Sequence[sources.VideoEntry],
 def fingerprint(videos: Sequence[sources.VideoEntry],
                 config: ConversionConfig) -> str:
   """Hashes everything that determines the content of the shards."""
+  decode_options = dataclasses.asdict(config.decode_options)
+  if decode_options['flow'] is None:
+    # Runs without flow keep the fingerprint they had before the option
+    # existed, so they still resume.
+    del decode_options['flow']
   settings = {
       'format_version': _FORMAT_VERSION,
       'split': config.split,
       'num_shards': config.num_shards,
-      'decode_options': dataclasses.asdict(config.decode_options),
+      'decode_options': decode_options,
       'videos': sorted([v.video_id, v.path, v.label_index, v.label_text]
                        for v in videos),
   }
