@@ -162,3 +162,14 @@ def test_converted_flow_is_read_in_step_with_its_frames(tmp_path):
     np.testing.assert_allclose(np.median(pixels.reshape(-1, 2), axis=0),
                                displacements[t], atol=0.4,
                                err_msg=f'step {step}, frame {t}')
+
+
+def test_device_augmentation_leaves_flow_float_with_the_same_geometry(
+    record_path):
+  params = _params(record_path, is_ssl=True, is_training=True)
+  params.augmentation.device_augmentation = True
+  features, _ = next(iter(video_input.build_dataset(params)))
+  image, flow = features['image'].numpy(), features['flow'].numpy()
+  assert image.dtype == np.uint8 and flow.dtype == np.float32
+  # The host half of device augmentation rounds the resized frames to uint8.
+  np.testing.assert_allclose(flow * 255, image, atol=0.5 + 1e-3)
