@@ -14,7 +14,6 @@ few pixels per frame over it, so TV-L1's stopping test sees real motion.
 """
 import argparse
 import json
-import os
 import statistics
 import time
 from typing import Dict, List
@@ -92,7 +91,6 @@ def run(methods: List[str], height: int, width: int, frames_per_rep: int,
       'opencv': cv2.__version__,
       'opencv_threads': cv2.getNumThreads(),
       **input_pipeline.environment(),
-      'load_average_1_5_15': os.getloadavg(),
       'methods': results,
   }
 
