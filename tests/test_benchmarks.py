@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 
+from benchmarks import flow_cost
 from benchmarks import input_pipeline
 from benchmarks import input_stages
 from benchmarks import pretrain_step
@@ -131,3 +132,18 @@ def test_view_summary_benchmark_alternates_and_reports_medians_and_ratios():
                                np.min(images / no_images))
   table = view_summaries.format_table(summary)
   assert f'| {summary["round_ratio"]["cpu_s_per_step"]:.4f} |' in table
+
+
+def test_flow_cost_benchmark_times_each_method_and_scales_to_kinetics():
+  result = flow_cost.run(['farneback', 'tvl1'], height=32, width=48,
+                         frames_per_rep=2, repetitions=2)
+
+  assert result['opencv_threads'] == 1
+  for method in ('farneback', 'tvl1'):
+    row = result['methods'][method]
+    assert len(row['cpu_ms_per_frame_samples']) == 2
+    assert row['cpu_ms_per_frame_median'] > 0
+    kinetics = row['kinetics400']
+    assert kinetics['frames'] == 240_000 * 10 * 25
+    assert kinetics['cpu_core_hours'] == pytest.approx(
+        60e6 * row['cpu_ms_per_frame_median'] / 1e3 / 3600)

@@ -8,8 +8,9 @@ inputs and settings. A rerun with the same fingerprint keeps the recorded
 shards and produces only the missing ones; otherwise the split's shards are
 deleted and rebuilt. Either way every video ends up in exactly one shard.
 
-Videos are decoded in worker processes (see `worker_pool`), so a video that
-crashes or hangs the decoder is recorded as failed and the run goes on.
+Videos are decoded, and their optical flow computed if asked, in worker
+processes (see `worker_pool`), so a video that crashes or hangs the decoder
+or the flow is recorded as failed and the run goes on.
 Failures are listed in `SPLIT_report.json`:
 `{"converted": N, "failed": [{"path": ..., "error": ...}, ...]}`.
 """
@@ -27,6 +28,7 @@ from typing import Dict, Iterator, List, Sequence
 from absl import logging
 import tensorflow as tf
 
+from cvrl_tf.data_prep import optical_flow
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
@@ -89,11 +91,16 @@ def assign_shards(videos: Sequence[sources.VideoEntry],
 def fingerprint(videos: Sequence[sources.VideoEntry],
                 config: ConversionConfig) -> str:
   """Hashes everything that determines the content of the shards."""
+  decode_options = dataclasses.asdict(config.decode_options)
+  if decode_options['flow'] is None:
+    # Runs without flow keep the fingerprint they had before the option
+    # existed, so they still resume.
+    del decode_options['flow']
   settings = {
       'format_version': _FORMAT_VERSION,
       'split': config.split,
       'num_shards': config.num_shards,
-      'decode_options': dataclasses.asdict(config.decode_options),
+      'decode_options': decode_options,
       'videos': sorted([v.video_id, v.path, v.label_index, v.label_text]
                        for v in videos),
   }
@@ -110,6 +117,10 @@ def _validate(videos: Sequence[sources.VideoEntry],
   if not config.split or '/' in config.split:
     raise sources.InputError(f'invalid split name: {config.split!r}')
   sources.check_unique_ids(videos)
+  if config.decode_options.flow is not None:
+    problem = optical_flow.method_unavailable(config.decode_options.flow)
+    if problem:
+      raise sources.InputError(problem)
 
 
 def _prepare_output(config: ConversionConfig,
@@ -211,7 +222,8 @@ def _write_shards(shards: Dict[str, List[sources.VideoEntry]],
         for video in shard:
           result = next(results)
           if result.error is None:
-            example = records.make_sequence_example(video, result.value)
+            example = records.make_sequence_example(
+                video, result.value, config.decode_options.flow)
             writer.write(example.SerializeToString())
           else:
             logging.warning('Skipping %s: %s', video.path, result.error)

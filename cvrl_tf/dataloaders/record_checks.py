@@ -13,7 +13,9 @@ are graph ops on the encoded record, run before any frame is decoded:
             in the file.
   content   a video with no frames, a frame without the JPEG signature
             (`tf.io.is_jpeg`), and, when `num_classes` > 0, a record with no
-            label or a label outside [0, num_classes).
+            label or a label outside [0, num_classes); when flows are read,
+            a video without one flow per consecutive frame pair or with a
+            flow that is not a JPEG.
 
 By default the first bad record stops the input pipeline with an
 InvalidArgumentError whose message contains
@@ -24,6 +26,8 @@ import concurrent.futures
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
+
+from cvrl_tf.data_prep import record_layout
 
 Features = Dict[str, tf.Tensor]
 
@@ -133,7 +137,8 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str
   """(failed, message_fn) of each check of a decoded video, in report order.
 
   Args:
-    decoded: 'frames' string [N], 'label' int64 [L].
+    decoded: 'frames' string [N], 'label' int64 [L], maybe 'flows' string
+      [M].
     num_classes: labels must lie in [0, num_classes) when > 0.
     image_key: frame feature name, for the message.
   """
@@ -147,6 +152,8 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str
           'frame ', _first(not_jpeg), ' of ', as_text(tf.size(frames)),
           ' is not a JPEG'])),
   ]
+  if 'flows' in decoded:
+    checks += _flow_checks(frames, decoded['flows'])
   if num_classes > 0:
     out_of_range = (labels < 0) | (labels >= num_classes)
     checks += [
@@ -156,6 +163,25 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str
             f' is outside [0, {num_classes})'])),
     ]
   return checks
+
+
+def _flow_checks(frames: tf.Tensor, flows: tf.Tensor
+                ) -> List[Tuple[tf.Tensor, Callable[[], tf.Tensor]]]:
+  """(failed, message_fn) of the flow checks: N - 1 JPEG flows, N >= 2."""
+  not_jpeg = tf.logical_not(tf.io.is_jpeg(flows))
+  num_frames, num_flows = tf.size(frames), tf.size(flows)
+  return [
+      ((num_flows != num_frames - 1) | (num_flows == 0),
+       lambda: tf.strings.join([
+           'video has ', as_text(num_frames), ' frames and ',
+           as_text(num_flows), ' flows (feature list '
+           f'{record_layout.FLOW_KEY}); two-stream input needs at least 2 '
+           'frames and one flow per consecutive pair (tools/'
+           'make_tfrecords.py --flow)'])),
+      (tf.reduce_any(not_jpeg), lambda: tf.strings.join([
+          'flow ', _first(not_jpeg), ' of ', as_text(num_flows),
+          ' is not a JPEG'])),
+  ]
 
 
 def _first_failure(checks, video_id: tf.Tensor) -> tf.Tensor:
