@@ -27,6 +27,12 @@ setuptools.setup(
         "Pillow",
         # Welch tests of the reproduction's verdicts (benchmarks/verdicts.py).
         "scipy",
+        # Optical flow in the converter: TV-L1 lives in OpenCV's contrib
+        # modules (`cv2.optflow`). tf-models-official pulls
+        # opencv-python-headless, which installs the same `cv2/` package
+        # without them; whichever is installed last owns `cv2/`, so the
+        # Makefile reinstalls contrib at the headless version after this.
+        "opencv-contrib-python-headless",
     ],
     extras_require={"test": [
         "pytest", "pytest-timeout", "pytest-xdist",

@@ -36,6 +36,7 @@ from official.projects.video_ssl.configs import video_ssl  # pylint: disable=unu
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
@@ -171,7 +172,7 @@ def model_garden_experiment(pattern: str, setup: Setup):
 
 def decode_only_dataset(pattern: str, setup: Setup) -> tf.data.Dataset:
   """Decodes the 2 x T frames an SSL clip pair samples, in full, per video."""
-  decoder = video_input.Decoder()
+  decoder = video_decoder.Decoder()
 
   def decode(serialized):
     frames = decoder.decode(serialized)['frames']

@@ -201,8 +201,9 @@ def test_decode_batch_reports_a_crashing_decoder_and_goes_on(mixed_dir):
   batch = [('s', 0, sources.VideoEntry(good, 'a', 'x', 0)),
            ('s', 1, sources.VideoEntry('/no/such/crash', 'b', 'x', 0)),
            ('s', 2, sources.VideoEntry(good, 'c', 'x', 0))]
-  decode = beam_pipeline.DecodeBatch(crashing_decoder.decode_or_crash,
-                                     timeout=60.0)
+  config = converter.ConversionConfig(output_dir='unused',
+                                      timeout_per_video=60.0)
+  decode = beam_pipeline.DecodeBatch(config, crashing_decoder.decode_or_crash)
 
   results = sorted(decode.process(batch))
 

@@ -78,6 +78,10 @@ def _message(params, mode):
      'task.train_data.augmentation.device_augmentation draws one set of '
      'photometric parameters per clip: it needs '
      'task.train_data.augmentation.spatial.temporally_consistent: true.'),
+    ('train', {'train_data': {'input_path': '', 'tfds_name': 'ucf101',
+                              'read_flow': True}},
+     'task.train_data.read_flow needs TFRecords written by '
+     'tools/make_tfrecords.py --flow; TFDS datasets have no flow.'),
 ])
 def test_impossible_shapes(records, mode, overrides, expected):
   assert expected in _message(_pretrain(records, **overrides), mode)

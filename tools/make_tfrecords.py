@@ -18,6 +18,8 @@ Usage:
   python tools/make_tfrecords.py --hmdb51_split_dir=/data/testTrainMulti \
       --hmdb51_subset=test --video_root=/data/hmdb51 \
       --output_dir=/data/hmdb51 --split=test
+  python tools/make_tfrecords.py --video_dir=/data/videos \
+      --output_dir=/data/records_flow --flow=tvl1
 
 With `--engine=beam` (needs `pip install 'cvrl_tf[beam]'`) the same
 conversion runs as an Apache Beam pipeline; everything after `--` is passed to
@@ -37,6 +39,7 @@ from absl import app
 from absl import flags
 
 from cvrl_tf.data_prep import converter
+from cvrl_tf.data_prep import optical_flow
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
 
@@ -77,6 +80,11 @@ _MIN_RESIZE = flags.DEFINE_integer(
     'ratio kept; 0 keeps the source size.', lower_bound=0)
 _JPEG_QUALITY = flags.DEFINE_integer('jpeg_quality', 90, 'JPEG quality.',
                                      lower_bound=1, upper_bound=100)
+_FLOW = flags.DEFINE_enum(
+    'flow', 'none', ['none', *optical_flow.FLOW_METHODS],
+    'Also store optical flow between consecutive stored frames under '
+    'flow/encoded: tvl1 (TV-L1, as ViCC and CoCLR; needs OpenCV contrib) or '
+    'farneback (much cheaper). Computed on the resized frames.')
 _NUM_WORKERS = flags.DEFINE_integer(
     'num_workers', os.cpu_count() or 1,
     'Decoding processes of --engine=local; Beam runners take theirs from '
@@ -129,7 +137,8 @@ def main(argv):
         decode_options=video_decoding.DecodeOptions(
             fps=_FPS.value,
             min_resize=_MIN_RESIZE.value,
-            jpeg_quality=_JPEG_QUALITY.value),
+            jpeg_quality=_JPEG_QUALITY.value,
+            flow=None if _FLOW.value == 'none' else _FLOW.value),
         num_workers=_NUM_WORKERS.value,
         timeout_per_video=_TIMEOUT_PER_VIDEO.value)
     report = converter.convert_videos(videos, label_map, config,

@@ -140,11 +140,16 @@ class DataConfig(video_classification.DataConfig):
       with an error.
     output_video_id: also output `features['video_id']` (string, '' when a
       record has no `video/id`), e.g. to aggregate predictions per video.
+    read_flow: also read the optical flow stored by `tools/make_tfrecords.py
+      --flow` and output it as `features['flow']`, laid out as
+      `features['image']` (see `cvrl_tf.dataloaders.video_parser`).
+      TFRecords only.
   """
   is_ssl: bool = False
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
   seed: Optional[int] = None
   skip_bad_records: bool = False
   output_video_id: bool = False
+  read_flow: bool = False
   shuffle_buffer_size: int = 64
   min_image_size: int = 256

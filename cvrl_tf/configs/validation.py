@@ -82,6 +82,10 @@ def _check_input_path(name: str, data_config) -> None:
   if input_path and data_config.tfds_name:
     raise ConfigError(f'task.{name} sets both input_path and tfds_name: '
                       'read either TFRecords or a TFDS dataset.')
+  if data_config.tfds_name and getattr(data_config, 'read_flow', False):
+    raise ConfigError(
+        f'task.{name}.read_flow needs TFRecords written by '
+        'tools/make_tfrecords.py --flow; TFDS datasets have no flow.')
   if data_config.tfds_name:
     try:
       tfds_input.check_source(data_config)

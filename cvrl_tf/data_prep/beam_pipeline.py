@@ -14,11 +14,12 @@ Same output as the local pool. The driver deals the videos into shards with
 `converter.assign_shards` before the pipeline starts, so each shard holds the
 same videos as with the pool, and shard sizes differ by at most one video
 whatever order the runner processes them in. Each video is decoded by
-`converter.decode_task(config)`, the pool's own function, in a worker
+`converter.decode_task(config)`, the pool's own function (frames, and flow
+when asked), in a worker
 process of `worker_pool` with the per-video timeout: a video that hangs or
 crashes its decoder becomes a reported failure, never an exception that
 would fail the bundle and make the runner retry it. Records come from
-`records.make_sequence_example`, so per video they hold the same context and
+`converter.serialized_record`, so per video they hold the same context and
 frames as the pool's. Within a shard, records are in the order they arrive.
 
 Retries. A runner may run a bundle more than once and keep the output of one
@@ -98,20 +99,22 @@ class DecodeBatch(beam.DoFn):
   failed, `(shard name, (position, None, {'path': ..., 'error': ...}))`.
   """
 
-  def __init__(self, decode: Callable[[str], Any], timeout: float):
+  def __init__(self, config: converter.ConversionConfig,
+               decode: Callable[[str], Any]):
     super().__init__()
+    self._config = config
     self._decode = decode
-    self._timeout = timeout
 
   def process(self, batch: List[_Task]) -> Iterable[_Outcome]:
     with _local_copies([video.path for _, _, video in batch]) as paths:
-      results = worker_pool.run_tasks(self._decode, paths, 1, self._timeout)
+      results = worker_pool.run_tasks(self._decode, paths, 1,
+                                      self._config.timeout_per_video)
       with contextlib.closing(results):
         for result in results:
           name, position, video = batch[result.index]
           if result.error is None:
-            example = records.make_sequence_example(video, result.value)
-            yield name, (position, example.SerializeToString(), None)
+            yield name, (position, converter.serialized_record(
+                video, result.value, self._config), None)
           else:
             logging.warning('Skipping %s: %s', video.path, result.error)
             yield name, (position, None,
@@ -189,7 +192,7 @@ def build_pipeline(pipeline: beam.Pipeline,
       | 'Batch' >> beam.BatchElements(
           min_batch_size=1, max_batch_size=VIDEOS_PER_DECODING_PROCESS)
       | 'Decode' >> beam.ParDo(
-          DecodeBatch(converter.decode_task(config), config.timeout_per_video))
+          DecodeBatch(config, converter.decode_task(config)))
       | 'ByShard' >> beam.GroupByKey()
       | 'WriteShard' >> beam.MapTuple(
           lambda name, outcomes: write_temp_shard(output_dir, name, outcomes)))

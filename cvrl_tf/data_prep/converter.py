@@ -8,8 +8,9 @@ inputs and settings. A rerun with the same fingerprint keeps the recorded
 shards and produces only the missing ones; otherwise the split's shards are
 deleted and rebuilt. Either way every video ends up in exactly one shard.
 
-Videos are decoded in worker processes (see `worker_pool`), so a video that
-crashes or hangs the decoder is recorded as failed and the run goes on.
+Videos are decoded, and their optical flow computed if asked, in worker
+processes (see `worker_pool`), so a video that crashes or hangs the decoder
+or the flow is recorded as failed and the run goes on.
 Failures are listed in `SPLIT_report.json`:
 `{"converted": N, "failed": [{"path": ..., "error": ...}, ...]}`.
 """
@@ -27,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence
 from absl import logging
 import tensorflow as tf
 
+from cvrl_tf.data_prep import optical_flow
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
@@ -105,10 +107,17 @@ def decode_task(config: ConversionConfig) -> Callable[[str], Any]:
   """The work done on one video file, whatever runs the conversion.
 
   Returns a picklable function of a local video path whose result
-  `records.make_sequence_example` turns into the video's record.
+  `serialized_record` turns into the video's record.
   """
   return functools.partial(
       video_decoding.decode_video, options=config.decode_options)
+
+
+def serialized_record(video: sources.VideoEntry, decoded: Any,
+                      config: ConversionConfig) -> bytes:
+  """The record of a video from the result of `decode_task(config)`."""
+  return records.make_sequence_example(
+      video, decoded, config.decode_options.flow).SerializeToString()
 
 
 def _validate(videos: Sequence[sources.VideoEntry],
@@ -120,6 +129,10 @@ def _validate(videos: Sequence[sources.VideoEntry],
   if not config.split or '/' in config.split:
     raise sources.InputError(f'invalid split name: {config.split!r}')
   sources.check_unique_ids(videos)
+  if config.decode_options.flow is not None:
+    problem = optical_flow.method_unavailable(config.decode_options.flow)
+    if problem:
+      raise sources.InputError(problem)
 
 
 def _prepare_output(config: ConversionConfig,
@@ -222,8 +235,7 @@ def write_shards_locally(shards: Dict[str, List[sources.VideoEntry]],
         for video in shard:
           result = next(results)
           if result.error is None:
-            example = records.make_sequence_example(video, result.value)
-            writer.write(example.SerializeToString())
+            writer.write(serialized_record(video, result.value, config))
           else:
             logging.warning('Skipping %s: %s', video.path, result.error)
             failed.append({'path': video.path, 'error': result.error})

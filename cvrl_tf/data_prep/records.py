@@ -31,8 +31,15 @@ TEMP_PREFIX = '.tmp.'
 
 def make_sequence_example(
     video: sources.VideoEntry,
-    decoded: video_decoding.DecodedVideo) -> tf.train.SequenceExample:
-  """Builds the record of one video."""
+    decoded: video_decoding.DecodedVideo,
+    flow_method: Optional[str] = None) -> tf.train.SequenceExample:
+  """Builds the record of one video.
+
+  Args:
+    video: The video's id and label.
+    decoded: Its frames, and flows if `flow_method` is set.
+    flow_method: How `decoded.flows` were computed.
+  """
   example = tf.train.SequenceExample()
   context = example.context.feature
   context[record_layout.LABEL_INDEX_KEY].int64_list.value.append(
@@ -49,6 +56,12 @@ def make_sequence_example(
   images = example.feature_lists.feature_list[record_layout.IMAGE_KEY]
   for jpeg in decoded.frames:
     images.feature.add().bytes_list.value.append(jpeg)
+  if decoded.flows:
+    context[record_layout.FLOW_METHOD_KEY].bytes_list.value.append(
+        flow_method.encode())
+    flows = example.feature_lists.feature_list[record_layout.FLOW_KEY]
+    for jpeg in decoded.flows:
+      flows.feature.add().bytes_list.value.append(jpeg)
   return example
 
 

@@ -11,7 +11,7 @@ Model Garden's field names, by `tfds_name`, `tfds_split` and `tfds_data_dir`
                     training and sharded per input pipeline
   decode_example    example -> 'frames' string [N], 'label' int64 [1],
                     'video_id' string [] (the example's `tfds_id`), the
-                    form `video_input.Decoder` gives a TFRecord
+                    form `video_decoder.Decoder` gives a TFRecord
   record_checks     no frames, a frame that is not a JPEG, a label outside
                     [0, num_classes): the input stops, or with
                     `skip_bad_records` the video is reported and dropped
@@ -181,7 +181,7 @@ _TFDS_DECODER = mg_video_input.VideoTfdsDecoder(image_key='frames',
 
 
 def decode_example(example: Features) -> Features:
-  """A TFDS example as `video_input.Decoder` decodes a record.
+  """A TFDS example as `video_decoder.Decoder` decodes a record.
 
   Args:
     example: 'video' string [N], 'label' int64 [], 'tfds_id' string [].
@@ -208,7 +208,7 @@ def checked_videos(params: data_cfg.DataConfig,
   Returns:
     What `record_checks.read_checked_file` gives for one file: good videos
     ('frames', 'label', 'video_id'), and with `skip_bad_records` also the
-    reports of bad ones, for `record_checks.drop_bad_records`.
+    reports of bad ones, for `skipped_records.drop_bad_records`.
   """
   source = source_name(params)
   checked = read_split(params, input_context).map(decode_example).map(
