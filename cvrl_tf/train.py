@@ -152,7 +152,9 @@ def run(params, mode: str, model_dir: str):
                                                    stop_signal)
   # Only training has loops to finish and a state worth saving.
   signal_scope = stop_signal if 'train' in mode else contextlib.nullcontext()
-  with signal_scope, strategy.scope():
+  # A saved input of another structure fails only at its first batch.
+  with signal_scope, strategy.scope(), \
+      determinism.explain_input_restore_errors(model_dir):
     try:
       logs = run_mode(controller, trainer, mode, params.trainer)
     except preemption.StopRequested as stop:

@@ -72,6 +72,13 @@ def _message(params, mode):
         'view_blur_solarize': 'byol'}}}},
      "task.train_data.augmentation.spatial.view_blur_solarize must be one of "
      "['asymmetric', 'symmetric'], got 'byol'."),
+    ('train', {'train_data': {'augmentation': {'spatial': {
+        'contrast_mean': 'video'}}}},
+     "task.train_data.augmentation.spatial.contrast_mean must be one of "
+     "['clip', 'frame'], got 'video'."),
+    ('train', {'losses': {'loss_over_replicas': 'total'}},
+     "task.losses.loss_over_replicas must be one of ['mean', 'sum'], got "
+     "'total'."),
     ('train', {'train_data': {'augmentation': {
         'device_augmentation': True,
         'spatial': {'temporally_consistent': False}}}},
