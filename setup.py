@@ -42,5 +42,11 @@ setuptools.setup(
         # a TLS proxy with a test CA (tests/gcs_emulator.py works around
         # this version's quirks).
         "gcp-storage-emulator==2026.7.19", "cryptography",
-    ]},
+    ],
+    # `make_tfrecords --engine=beam`. Beam 2.77 caps protobuf (<7), Pillow
+    # (<13) and pyarrow (<26) below their newest releases; TensorFlow 2.20 and
+    # tf-models-official 2.20 work with the versions pip then picks. Dataflow
+    # additionally needs `apache-beam[gcp]`.
+    "beam": ["apache-beam>=2.77,<3"],
+    },
 )

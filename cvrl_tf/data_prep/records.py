@@ -86,7 +86,8 @@ def manifest_name(split: str) -> str:
   return f'{split}_manifest.json'
 
 
-def _temp_path(path: str) -> str:
+def temp_path(path: str) -> str:
+  """A unique temporary name next to `path`, matched by `remove_temp_files`."""
   directory, name = os.path.split(path)
   return os.path.join(directory, f'{TEMP_PREFIX}{name}.{uuid.uuid4().hex}')
 
@@ -100,7 +101,7 @@ class AtomicRecordWriter:
 
   def __init__(self, path: str):
     self._path = path
-    self._temp_path = _temp_path(path)
+    self._temp_path = temp_path(path)
     self._writer = tf.io.TFRecordWriter(self._temp_path)
 
   def write(self, serialized: bytes) -> None:
@@ -126,10 +127,10 @@ class AtomicRecordWriter:
 
 def write_json(path: str, value: Any) -> None:
   """Writes `value` as JSON, atomically."""
-  temp_path = _temp_path(path)
-  with tf.io.gfile.GFile(temp_path, 'w') as f:
+  temp = temp_path(path)
+  with tf.io.gfile.GFile(temp, 'w') as f:
     json.dump(value, f, indent=1, sort_keys=True)
-  tf.io.gfile.rename(temp_path, path, overwrite=True)
+  tf.io.gfile.rename(temp, path, overwrite=True)
 
 
 def read_json(path: str) -> Optional[Any]:
