@@ -93,7 +93,9 @@ class CVRLPretrainTask(base_task.Task):
       outputs['l2_loss'] = gradients.l2_weight_decay(
           model, self.task_config.losses.l2_weight_decay)
       loss = outputs['contrastive_loss'] + outputs['l2_loss']
-    gradients.minimize(tape, loss, model, optimizer)
+    gradients.minimize(
+        tape, loss, model, optimizer, average_over_replicas=(
+            self.task_config.losses.loss_over_replicas == 'mean'))
     skipped_key = skipped_records.SKIPPED_KEY
     if skipped_key in inputs[0]:
       outputs[skipped_key] = inputs[0][skipped_key]
