@@ -33,8 +33,10 @@ PLATEAU_PATIENCE_EPOCHS = 9
 PLATEAU_FACTOR = 0.1
 # UCF-101 split 1 training videos (the paper pretrains on them).
 UCF101_SPLIT1_TRAIN_EXAMPLES = evaluation.UCF101_SPLIT_EXAMPLES[0][0]
-# `LR_SCHEDULES` choices of `TCLRRecipe.lr_schedule`.
+# `TCLRRecipe.lr_schedule` choices.
 LR_SCHEDULES = ('tclr_plateau', 'optimizer_config')
+# `TCLRModel.clip_batches` choices.
+CLIP_BATCHES = ('separate', 'joint')
 
 
 @dataclasses.dataclass
@@ -50,6 +52,14 @@ class TCLRModel(hyperparams.Config):
       under a multi-replica strategy.
     head_hidden_dim: fc1's width (512).
     embedding_dim: fc2's width (`final_embedding_size = 128`).
+    clip_batches: how the step's clip batches (A sparse, A x K dense) go
+      through the backbone:
+      'separate': one backbone call each, as TCLR's `train_epoch` calls
+        `model((clip, 's'))` / `model((clip, 'd'))` per clip, so each has
+        its own BatchNorm batch statistics;
+      'joint': one call on all of them together, BatchNorm statistics over
+        all clips of the step; one backbone in the graph instead of
+        A + A x K (2 + 8), which builds and compiles several times faster.
   """
   backbone: backbones.Backbone3D = dataclasses.field(
       default_factory=backbones.Backbone3D)
@@ -57,6 +67,7 @@ class TCLRModel(hyperparams.Config):
       default_factory=cvrl.default_norm_activation)
   head_hidden_dim: int = 512
   embedding_dim: int = 128
+  clip_batches: str = 'separate'
 
 
 @dataclasses.dataclass

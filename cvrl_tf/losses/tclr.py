@@ -25,7 +25,6 @@ video. Each term's value on a replica is such that the mean over replicas
 is the term on the global batch, which is what `gradients.minimize`
 expects.
 """
-import itertools
 from typing import Dict
 
 import tensorflow as tf
@@ -109,16 +108,33 @@ def dense_instance_contrastive_loss(dense: tf.Tensor,
   skips `ii == jj and chunk == chunk1`, which leaves 64 - 8 = 56 pairs (not
   60: a chunk is skipped against itself in both augmentations).
 
+  `NTXentLoss(p, q)` is the mean of its two directions p -> q and q -> p,
+  and the ordered pairs hold both (p, q) and (q, p), so the sum is that of
+  the one-direction means over all ordered pairs, computed here at once
+  over the V = 8 clips v = (augmentation, chunk).
+
   Args:
     dense: [n, 2, 4, D].
     temperature: tau.
   """
-  clips = [(a, c) for a in range(dense.shape[1])
-           for c in range(dense.shape[2])]
-  loss = tf.add_n([
-      nt_xent(dense[:, a_1, c_1], dense[:, a_2, c_2], temperature)
-      for (a_1, c_1), (a_2, c_2) in itertools.permutations(clips, 2)])
-  return loss / 4.0
+  num_clips = dense.shape[1] * dense.shape[2]
+  clips = tf.reshape(dense, [-1, num_clips, dense.shape[-1]])  # [n, V, D]
+  (clips_all,), index = global_batch(clips)  # [N, V, D]
+  # similarity[p, q, i, k] = sim(clip p of video i, clip q of video k) / tau.
+  similarity = tf.einsum('ipd,kqd->pqik', clips, clips_all) / temperature
+  not_self = tf.one_hot(index, tf.shape(clips_all)[0]) * _LARGE_NUM
+  same_view = tf.linalg.diag_part(
+      tf.transpose(similarity, [2, 3, 0, 1]))  # [n, N, V]: p == q
+  same_view = tf.transpose(same_view, [2, 0, 1]) - not_self  # [V, n, N]
+  logits = tf.concat([
+      similarity,
+      tf.broadcast_to(same_view[:, tf.newaxis], tf.shape(similarity)),
+  ], axis=-1)  # [p, q, i, 2N]: z_q of every video, then z_p of the others.
+  labels = tf.broadcast_to(index, tf.shape(logits)[:-1])
+  per_pair = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=logits), axis=-1)  # [V, V], p -> q
+  distinct = 1.0 - tf.eye(num_clips)
+  return tf.reduce_sum(per_pair * distinct) / 4.0
 
 
 def local_local_temporal_contrastive_loss(dense: tf.Tensor,

@@ -9,14 +9,15 @@ Mirrors the authors' code (github.com/DAVEISHAN/TCLR, `tclr_pretraining/`):
   sparse clip ('s'): g(mean over time), g(time step t)    -> [B, D], [B, T', D]
 
 with g = Dense(512, bias) -> BN -> ReLU -> Dense(128, no bias) -> BN, then
-L2 normalisation. As in TCLR, every clip (each augmentation, each dense
-clip) and every time step goes through the network as its own batch, so
-each has its own BatchNorm statistics.
+L2 normalisation. As in TCLR, every time step goes through the head as its
+own batch, and so, under `clip_batches: separate`, does every clip batch
+(each augmentation, each dense clip) through the backbone: each has its own
+BatchNorm statistics (`TCLRModel` config, `clip_batches`).
 
 `model.encode(x)` is the representation f(x) [B, C] (average over time and
 space) that the evaluation tasks use, as for CVRL.
 """
-from typing import Dict
+from typing import Dict, List
 
 import tensorflow as tf
 import tf_keras
@@ -58,10 +59,15 @@ class TCLRModel(tf_keras.Model):
 
   def __init__(self, backbone: tf_keras.Model,
                input_specs: tf_keras.layers.InputSpec,
-               head: tf_keras.Sequential, **kwargs):
+               head: tf_keras.Sequential, clip_batches: str = 'separate',
+               **kwargs):
     super().__init__(**kwargs)
+    if clip_batches not in tclr_cfg.CLIP_BATCHES:
+      raise ValueError(f'clip_batches must be one of {tclr_cfg.CLIP_BATCHES}'
+                       f', got {clip_batches!r}.')
     self._config_dict = dict(backbone=backbone, input_specs=input_specs,
-                             head=head)
+                             head=head, clip_batches=clip_batches)
+    self._clip_batches = clip_batches
     self._backbone = backbone
     self._head = head
     self._input_specs = input_specs
@@ -115,20 +121,34 @@ class TCLRModel(tf_keras.Model):
       'sparse' [B, A, D], 'sparse_time_steps' [B, A, T', D], 'dense'
       [B, A, K, D], float32 and L2-normalised.
     """
-    sparse, steps, dense = [], [], []
-    for a in range(sparse_clips.shape[1]):
-      pooled, per_step = self.clip_embeddings(sparse_clips[:, a],
-                                              time_steps=True,
-                                              training=training)
-      sparse.append(pooled)
-      steps.append(per_step)
-    for a in range(dense_clips.shape[1]):
-      dense.append(tf.stack([
-          self.clip_embeddings(dense_clips[:, a, k], training=training)
-          for k in range(dense_clips.shape[2])], axis=1))
+    augmentations, num_dense = dense_clips.shape[1], dense_clips.shape[2]
+    # The A sparse clip batches, then the A x K dense ones (a-major).
+    clip_batches = ([sparse_clips[:, a] for a in range(augmentations)] +
+                    [dense_clips[:, a, k] for a in range(augmentations)
+                     for k in range(num_dense)])
+    features = self.clip_batch_features(clip_batches, training)
+    sparse = [self.embed(tf.reduce_mean(f, axis=1), training)
+              for f in features[:augmentations]]
+    steps = [tf.stack([self.embed(f[:, t], training)
+                       for t in range(f.shape[1])], axis=1)
+             for f in features[:augmentations]]
+    dense = [self.embed(tf.reduce_mean(f, axis=1), training)
+             for f in features[augmentations:]]
+    dense = tf.reshape(tf.stack(dense, axis=1),
+                       [-1, augmentations, num_dense, dense[0].shape[-1]])
     return {'sparse': tf.stack(sparse, axis=1),
             'sparse_time_steps': tf.stack(steps, axis=1),
-            'dense': tf.stack(dense, axis=1)}
+            'dense': dense}
+
+  def clip_batch_features(self, clip_batches: List[tf.Tensor],
+                          training: bool) -> List[tf.Tensor]:
+    """[B, T', C] features of each [B, T, H, W, 3] batch (`clip_batches`)."""
+    if self._clip_batches == 'separate':
+      return [self.time_step_features(clips, training)
+              for clips in clip_batches]
+    features = self.time_step_features(tf.concat(clip_batches, axis=0),
+                                       training)
+    return tf.split(features, len(clip_batches), axis=0)
 
   def call(self, clips, training=None):
     """Pooled embeddings [B, D] of clips [B, T, H, W, 3]."""
@@ -163,7 +183,8 @@ def build_tclr_model(input_specs: tf_keras.layers.InputSpec,
   head = mlp_head(model_config.head_hidden_dim, model_config.embedding_dim,
                   norm.use_sync_bn, norm.norm_momentum, norm.norm_epsilon,
                   l2_regularizer)
-  model = TCLRModel(backbone=backbone, input_specs=input_specs, head=head)
+  model = TCLRModel(backbone=backbone, input_specs=input_specs, head=head,
+                    clip_batches=model_config.clip_batches)
   # Creates the head's variables, so checkpoints restore into a built model.
   model(tf_keras.Input(shape=input_specs.shape[1:]))
   return model
