@@ -54,6 +54,10 @@ class TclrAugmentation(hyperparams.Config):
       (`randint(erase_size / 2, erase_size)` with `erase_size = 19` at
       112 x 112); its top-left corner is uniform over the output frame and
       the rectangle is clipped at the border.
+    bgr_luma: weigh red and blue swapped in grayscale, contrast and
+      saturation, as TCLR's code does by decoding BGR frames with OpenCV
+      and passing them to PIL as RGB. Off by default: our frames are RGB
+      and the paper describes standard colour operations.
   """
   crop_scale_range: Tuple[float, float] = (0.6, 1.0)
   contrast_prob: float = 0.25
@@ -71,6 +75,7 @@ class TclrAugmentation(hyperparams.Config):
   flip_prob: float = 0.5
   erase_prob: float = 0.5
   erase_size_range: Tuple[int, int] = (9, 19)
+  bgr_luma: bool = False
 
 
 @dataclasses.dataclass
