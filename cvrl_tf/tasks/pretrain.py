@@ -7,7 +7,7 @@ from official.core import base_task
 from official.core import task_factory
 
 from cvrl_tf.configs import cvrl as cvrl_cfg
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import skipped_records
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.losses import contrastive_loss
 from cvrl_tf.modeling import cvrl_model
@@ -94,8 +94,9 @@ class CVRLPretrainTask(base_task.Task):
           model, self.task_config.losses.l2_weight_decay)
       loss = outputs['contrastive_loss'] + outputs['l2_loss']
     gradients.minimize(tape, loss, model, optimizer)
-    if record_checks.SKIPPED_KEY in inputs[0]:
-      outputs[record_checks.SKIPPED_KEY] = inputs[0][record_checks.SKIPPED_KEY]
+    skipped_key = skipped_records.SKIPPED_KEY
+    if skipped_key in inputs[0]:
+      outputs[skipped_key] = inputs[0][skipped_key]
     return self.update_metrics(outputs, metrics)
 
   def validation_step(self, inputs, model: tf_keras.Model,
