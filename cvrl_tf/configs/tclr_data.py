@@ -7,9 +7,10 @@ the authors' code (github.com/DAVEISHAN/TCLR, `tclr_pretraining/`):
 `parameters.py` (`num_frames = 16`, `sr_ratio = 4`) and
 `dl_tclr.py` `ss_dataset_gen1.build_clip` / `.augmentation`.
 
-`TclrDataConfig` is the pretraining `DataConfig` of a TCLR experiment: CVRL's
-`DataConfig` (record reading, checks, bad-record skipping, crop-window
-decoding) plus `tclr_clips`. CVRL's configs are left as they are.
+`TclrDataConfig` is the pretraining `DataConfig` of a TCLR experiment
+(`cvrl_tf.dataloaders.tclr_input.build_tclr_dataset`): CVRL's `DataConfig`
+(record reading, checks, bad-record skipping, crop-window decoding) plus
+`tclr_clips`. CVRL's configs are left as they are.
 """
 import dataclasses
 from typing import Tuple
@@ -124,10 +125,17 @@ class TclrDataConfig(data.DataConfig):
     feature_shape: (T, H, W, 3) of every clip; T must equal
       `tclr_clips.sparse_clip_frames`. TCLR: 16 x 112 x 112
       (`params.reso_h`, `params.reso_w`).
-    The other `DataConfig` fields (files, `seed`, `skip_bad_records`,
-    `min_image_size`, ...) mean what they mean for CVRL.
+    skip_bad_records: on by default, since videos shorter than
+      `tclr_clips.min_video_frames` are dropped as bad records, as TCLR
+      drops them (with a report here); without it the first one stops the
+      input.
+    one_hot: off: labels are [B, 1] class indices.
+    The other `DataConfig` fields (files, `seed`, `min_image_size`, ...)
+    mean what they mean for CVRL.
   """
   is_ssl: bool = True
   feature_shape: Tuple[int, int, int, int] = (16, 112, 112, 3)
+  skip_bad_records: bool = True
+  one_hot: bool = False
   tclr_clips: TclrClipsConfig = dataclasses.field(
       default_factory=TclrClipsConfig)

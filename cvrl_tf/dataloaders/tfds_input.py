@@ -109,9 +109,11 @@ def source_name(params: data_cfg.DataConfig) -> str:
 
 
 def checked_videos(params: data_cfg.DataConfig,
-                   input_context: Optional[tf.distribute.InputContext] = None
-                  ) -> tf.data.Dataset:
+                   input_context: Optional[tf.distribute.InputContext] = None,
+                   min_frames: int = 1) -> tf.data.Dataset:
   """Decoded, checked videos of the split; repeated when training.
+
+  Videos with fewer than `min_frames` frames are bad records.
 
   Returns:
     What `record_checks.read_checked_file` gives for one file: good videos
@@ -121,7 +123,8 @@ def checked_videos(params: data_cfg.DataConfig,
   source = source_name(params)
   checked = read_split(params, input_context).map(decode_example).map(
       lambda video: record_checks.check_video(
-          video, source, params.num_classes, tfds_source.VIDEO_FEATURE))
+          video, source, params.num_classes, tfds_source.VIDEO_FEATURE,
+          min_frames))
   videos = record_checks.keep_good_videos(checked, params.skip_bad_records)
   return videos.repeat() if params.is_training else videos
 

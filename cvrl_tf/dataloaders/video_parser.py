@@ -168,6 +168,10 @@ class Parser(parser.Parser):
         self._num_test_crops)
     return self._outputs(self._normalize(image), decoded)
 
+  def takes_seed(self, is_training: bool) -> bool:
+    """Whether `parse_fn(is_training)` takes a per-video seed."""
+    return is_training
+
   def parse_fn(self, is_training: bool):
     """Returns the map function: (decoded[, seed]) -> (features, label)."""
     if not is_training:
