@@ -36,6 +36,7 @@ from official.projects.video_ssl.configs import video_ssl  # pylint: disable=unu
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
@@ -171,7 +172,7 @@ def model_garden_experiment(pattern: str, setup: Setup):
 
 def decode_only_dataset(pattern: str, setup: Setup) -> tf.data.Dataset:
   """Decodes the 2 x T frames an SSL clip pair samples, in full, per video."""
-  decoder = video_input.Decoder()
+  decoder = video_decoder.Decoder()
 
   def decode(serialized):
     frames = decoder.decode(serialized)['frames']
@@ -274,21 +275,28 @@ def format_table(summary: Dict[str, Dict[str, float]]) -> str:
 
 
 def environment() -> Dict[str, object]:
-  """Versions and machine, for the results file."""
+  """Versions, machine and its load when the run ends, for the results file.
+
+  The load average (1, 5 and 15 minutes) tells whether other jobs shared the
+  cores during the run.
+  """
   import official  # pylint: disable=import-outside-toplevel
   from importlib import metadata  # pylint: disable=import-outside-toplevel
-  cpu = platform.processor()
+  cpu, flags = platform.processor(), []
   if os.path.exists('/proc/cpuinfo'):
     with open('/proc/cpuinfo') as f:
-      cpu = next((line.split(':', 1)[1].strip() for line in f
-                  if line.startswith('model name')), cpu)
+      info = [line.split(':', 1) for line in f if ':' in line]
+    cpu = next((v.strip() for k, v in info if k.strip() == 'model name'), cpu)
+    flags = next((v.split() for k, v in info if k.strip() == 'flags'), [])
   del official
   return {
       'tensorflow': tf.__version__,
       'tf_models_official': metadata.version('tf-models-official'),
       'python': platform.python_version(),
       'cpu': cpu,
+      'avx512_bf16': 'avx512_bf16' in flags,
       'cpu_count': os.cpu_count(),
+      'load_average_at_end': [round(x, 2) for x in os.getloadavg()],
   }
 
 

@@ -25,7 +25,7 @@ from typing import Dict, Optional, Sequence
 import tensorflow as tf
 
 from benchmarks import input_pipeline
-from cvrl_tf.dataloaders import video_input
+from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.ops import color_ops
 from cvrl_tf.ops import color_ops_cpu
 from cvrl_tf.ops import gaussian_blur
@@ -70,7 +70,7 @@ def stage_dataset(serialized: Sequence[bytes], last_stage: str,
                   setup: input_pipeline.Setup) -> tf.data.Dataset:
   """Batches of both views of every video, processed up to `last_stage`."""
   params = input_pipeline.ours_config('', setup)
-  decoder = video_input.Decoder()
+  decoder = video_decoder.Decoder()
 
   def views(decoded, seed):
     frames = decoded['frames']

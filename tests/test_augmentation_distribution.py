@@ -1,7 +1,7 @@
 """Our pretraining views and Model Garden's draw from the same distributions.
 
 Both sides run their own parser on the same decoded video: ours
-(`video_input.Parser`, SSL training, configured as the paper YAMLs:
+(`video_parser.Parser`, SSL training, configured as the paper YAMLs:
 `crop_sampler: sample_distorted_bounding_box`, `view_blur_solarize:
 asymmetric`) and Model Garden's `video_ssl_input.Parser`, whose
 `video_ssl_preprocess_ops` draw with TensorFlow's stateful generator.
@@ -47,7 +47,7 @@ from official.projects.video_ssl.ops import video_ssl_preprocess_ops
 from official.vision.ops import preprocess_ops_3d
 
 from cvrl_tf.configs import data as data_cfg
-from cvrl_tf.dataloaders import video_input
+from cvrl_tf.dataloaders import video_parser
 from cvrl_tf.ops import color_ops
 from cvrl_tf.ops import spatial_augmentation
 from test_spatial_augmentation import crop_windows
@@ -75,7 +75,7 @@ def _ours(encoded, n=NUM_DRAWS, **spatial):
       is_training=True, is_ssl=True, feature_shape=(FRAMES, SIZE, SIZE, 3),
       temporal_stride=1)
   params.augmentation.spatial = data_cfg.SpatialAugmentation(**spatial)
-  parse = video_input.Parser(params).parse_fn(is_training=True)
+  parse = video_parser.Parser(params).parse_fn(is_training=True)
   decoded = {'frames': encoded, 'label': tf.constant([0], tf.int64),
              'video_id': tf.constant('')}
   seeds = tf.data.Dataset.range(n).map(

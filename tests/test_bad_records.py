@@ -13,7 +13,10 @@ from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
+from cvrl_tf.dataloaders import batching
+from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.dataloaders import video_input
+from cvrl_tf.dataloaders import video_parser
 import tiny_experiments
 import toy_records
 
@@ -241,12 +244,12 @@ def _unchecked_dataset(params):
       cycle_length=video_input.interleave_cycle_length(params))
   reader = input_reader.InputReader(
       params, dataset_fn=tf.data.TFRecordDataset,
-      decoder_fn=video_input.Decoder().decode,
+      decoder_fn=video_decoder.Decoder().decode,
       sample_fn=lambda dataset: video_input.attach_seeds(dataset, params.seed),
-      parser_fn=video_input.Parser(params).parse_fn(True),
+      parser_fn=video_parser.Parser(params).parse_fn(True),
       transform_and_batch_fn=lambda dataset, _: dataset.batch(
           params.global_batch_size, drop_remainder=True),
-      postprocess_fn=video_input.PostBatchProcessor(params))
+      postprocess_fn=batching.PostBatchProcessor(params))
   return reader.read()
 
 

@@ -10,7 +10,7 @@ from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 from benchmarks import input_pipeline
 from benchmarks import input_stages
 from benchmarks import pretrain_step
-from cvrl_tf.dataloaders import video_input
+from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.tasks import pretrain
 
 
@@ -67,7 +67,7 @@ def test_each_stage_of_the_stage_benchmark_changes_the_views(tmp_path):
   records = input_pipeline.write_records(str(tmp_path), input_pipeline.SMOKE)
   serialized = next(iter(tf.data.TFRecordDataset(
       tf.io.gfile.glob(records['pattern']))))
-  frames = video_input.Decoder().decode(serialized)['frames'][:4]
+  frames = video_decoder.Decoder().decode(serialized)['frames'][:4]
   spatial = input_pipeline.ours_config('', input_pipeline.SMOKE
                                        ).augmentation.spatial
   changed = {'colour': False, 'blur': False}

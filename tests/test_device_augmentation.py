@@ -9,6 +9,7 @@ import tf_keras
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.dataloaders import video_input
+from cvrl_tf.dataloaders import video_parser
 from cvrl_tf.ops import device_augmentation
 from cvrl_tf.ops import gaussian_blur
 from cvrl_tf.ops import spatial_augmentation
@@ -203,7 +204,7 @@ def test_per_frame_parameters_are_rejected():
   params.augmentation.device_augmentation = True
   params.augmentation.spatial.temporally_consistent = False
   with pytest.raises(ValueError, match='temporally consistent'):
-    video_input.Parser(params)
+    video_parser.Parser(params)
 
 
 def test_train_step_applies_device_augmentation(tmp_path):

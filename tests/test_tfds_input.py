@@ -8,7 +8,7 @@ from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import skipped_records
 from cvrl_tf.dataloaders import tfds_input
 from cvrl_tf.dataloaders import video_input
 from tfds_mock import jpegs
@@ -160,7 +160,7 @@ def test_skip_bad_records_reports_each_and_keeps_the_good(capfd):
   kept = [features['video_id'][0].decode() for features, _ in batches]
   assert kept == ['ucf101-train.tfrecord-00000-of-00001__0',
                   'ucf101-train.tfrecord-00000-of-00001__4']
-  assert [features[record_checks.SKIPPED_KEY][0]
+  assert [features[skipped_records.SKIPPED_KEY][0]
           for features, _ in batches] == [0, 3]
   reports = [line for line in capfd.readouterr().err.splitlines()
              if line.startswith('skipped bad record')]

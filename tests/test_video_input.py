@@ -7,6 +7,7 @@ from official.projects.video_ssl.configs import video_ssl as mg_cfg
 from official.projects.video_ssl.dataloaders import video_ssl_input
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.dataloaders import video_input
 
 HEIGHT, WIDTH = 48, 64
@@ -60,7 +61,7 @@ def _params(record_dir, pattern='train-*', **kwargs):
 
 
 def test_decoder_defaults_missing_video_id():
-  decoded = video_input.Decoder().decode(_record(7, 5, with_id=False))
+  decoded = video_decoder.Decoder().decode(_record(7, 5, with_id=False))
   assert decoded['frames'].shape == (5,)
   assert decoded['video_id'].numpy() == b''
   np.testing.assert_array_equal(decoded['label'], [1])

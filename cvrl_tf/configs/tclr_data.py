@@ -7,9 +7,10 @@ the authors' code (github.com/DAVEISHAN/TCLR, `tclr_pretraining/`):
 `parameters.py` (`num_frames = 16`, `sr_ratio = 4`) and
 `dl_tclr.py` `ss_dataset_gen1.build_clip` / `.augmentation`.
 
-`TclrDataConfig` is the pretraining `DataConfig` of a TCLR experiment: CVRL's
-`DataConfig` (record reading, checks, bad-record skipping, crop-window
-decoding) plus `tclr_clips`. CVRL's configs are left as they are.
+`TclrDataConfig` is the pretraining `DataConfig` of a TCLR experiment
+(`cvrl_tf.dataloaders.tclr_input.build_tclr_dataset`): CVRL's `DataConfig`
+(record reading, checks, bad-record skipping, crop-window decoding) plus
+`tclr_clips`. CVRL's configs are left as they are.
 """
 import dataclasses
 from typing import Tuple
@@ -54,6 +55,10 @@ class TclrAugmentation(hyperparams.Config):
       (`randint(erase_size / 2, erase_size)` with `erase_size = 19` at
       112 x 112); its top-left corner is uniform over the output frame and
       the rectangle is clipped at the border.
+    bgr_luma: weigh red and blue swapped in grayscale, contrast and
+      saturation, as TCLR's code does by decoding BGR frames with OpenCV
+      and passing them to PIL as RGB. Off by default: our frames are RGB
+      and the paper describes standard colour operations.
   """
   crop_scale_range: Tuple[float, float] = (0.6, 1.0)
   contrast_prob: float = 0.25
@@ -71,6 +76,7 @@ class TclrAugmentation(hyperparams.Config):
   flip_prob: float = 0.5
   erase_prob: float = 0.5
   erase_size_range: Tuple[int, int] = (9, 19)
+  bgr_luma: bool = False
 
 
 @dataclasses.dataclass
@@ -119,10 +125,17 @@ class TclrDataConfig(data.DataConfig):
     feature_shape: (T, H, W, 3) of every clip; T must equal
       `tclr_clips.sparse_clip_frames`. TCLR: 16 x 112 x 112
       (`params.reso_h`, `params.reso_w`).
-    The other `DataConfig` fields (files, `seed`, `skip_bad_records`,
-    `min_image_size`, ...) mean what they mean for CVRL.
+    skip_bad_records: on by default, since videos shorter than
+      `tclr_clips.min_video_frames` are dropped as bad records, as TCLR
+      drops them (with a report here); without it the first one stops the
+      input.
+    one_hot: off: labels are [B, 1] class indices.
+    The other `DataConfig` fields (files, `seed`, `min_image_size`, ...)
+    mean what they mean for CVRL.
   """
   is_ssl: bool = True
   feature_shape: Tuple[int, int, int, int] = (16, 112, 112, 3)
+  skip_bad_records: bool = True
+  one_hot: bool = False
   tclr_clips: TclrClipsConfig = dataclasses.field(
       default_factory=TclrClipsConfig)

@@ -16,7 +16,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from cvrl_tf.configs import data as data_cfg
-from cvrl_tf.dataloaders import tfds_input
+from cvrl_tf.configs import tfds_source
 
 
 class ConfigError(ValueError):
@@ -84,8 +84,8 @@ def _check_input_path(name: str, data_config) -> None:
                       'read either TFRecords or a TFDS dataset.')
   if data_config.tfds_name:
     try:
-      tfds_input.check_source(data_config)
-    except tfds_input.SourceError as e:
+      tfds_source.check_source(data_config)
+    except tfds_source.SourceError as e:
       raise ConfigError(f'task.{name}.{e}') from e
     return
   if not input_path:

@@ -13,30 +13,21 @@ are graph ops on the encoded record, run before any frame is decoded:
             in the file.
   content   a video with no frames, a frame without the JPEG signature
             (`tf.io.is_jpeg`), and, when `num_classes` > 0, a record with no
-            label or a label outside [0, num_classes).
+            label or a label outside [0, num_classes); with `min_frames`, a
+            video shorter than a method's clips need (TCLR's).
 
 By default the first bad record stops the input pipeline with an
 InvalidArgumentError whose message contains
 `bad record in FILE: PROBLEM`. With `skip_bad_records` bad records are
-dropped instead (`drop_bad_records`), each with a line on stderr:
-`skipped bad record in FILE: PROBLEM (N bad records skipped so far)`.
-
-A frame whose JPEG data is damaged after a valid header passes these checks
-and fails only when it is decoded. With `skip_bad_records`,
-`parse_dropping_undecodable` parses each video on its own, so that such a
-failure drops that video alone, with the same kind of line and count.
+dropped instead, and reported, by `skipped_records`.
 """
 import concurrent.futures
-import sys
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import tensorflow as tf
 
 Features = Dict[str, tf.Tensor]
 
-# Running count of bad records skipped, on every good video of
-# `drop_bad_records`' output.
-SKIPPED_KEY = 'bad_records_skipped'
 SOURCE_KEY = 'record_check/source'
 PROBLEM_KEY = 'record_check/problem'
 NUM_BAD_KEY = 'record_check/num_bad'
@@ -55,7 +46,7 @@ _STAT_THREADS = 16
 _FRAMING_BYTES = 16
 
 
-def _as_text(value: tf.Tensor) -> tf.Tensor:
+def as_text(value: tf.Tensor) -> tf.Tensor:
   # Messages built from it avoid quote characters, which
   # tf.debugging.Assert would print escaped.
   return tf.strings.as_string(value)
@@ -135,10 +126,11 @@ def file_sizes(files: Sequence[str]) -> tf.lookup.StaticHashTable:
 
 def _first(condition: tf.Tensor) -> tf.Tensor:
   """Index of the first True of a non-empty bool vector, as text."""
-  return _as_text(tf.argmax(tf.cast(condition, tf.int32)))
+  return as_text(tf.argmax(tf.cast(condition, tf.int32)))
 
 
-def _content_checks(decoded: Features, num_classes: int, image_key: str
+def _content_checks(decoded: Features, num_classes: int, image_key: str,
+                    min_frames: int = 1
                    ) -> List[Tuple[tf.Tensor, Callable[[], tf.Tensor]]]:
   """(failed, message_fn) of each check of a decoded video, in report order.
 
@@ -146,6 +138,7 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str
     decoded: 'frames' string [N], 'label' int64 [L].
     num_classes: labels must lie in [0, num_classes) when > 0.
     image_key: frame feature name, for the message.
+    min_frames: videos with fewer frames (but some) fail.
   """
   frames, labels = decoded['frames'], decoded['label']
   not_jpeg = tf.logical_not(tf.io.is_jpeg(frames))
@@ -154,15 +147,22 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str
           f'video has no frames (feature list {image_key} is empty or '
           'missing)')),
       (tf.reduce_any(not_jpeg), lambda: tf.strings.join([
-          'frame ', _first(not_jpeg), ' of ', _as_text(tf.size(frames)),
+          'frame ', _first(not_jpeg), ' of ', as_text(tf.size(frames)),
           ' is not a JPEG'])),
   ]
+  if min_frames > 1:
+    num_frames = tf.size(frames)
+    checks.append(
+        ((num_frames > 0) & (num_frames < min_frames),
+         lambda: tf.strings.join([
+             'video has ', as_text(num_frames), ' frames, fewer than the ',
+             str(min_frames), ' its clips need'])))
   if num_classes > 0:
     out_of_range = (labels < 0) | (labels >= num_classes)
     checks += [
         (tf.size(labels) == 0, lambda: tf.constant('record has no label')),
         (tf.reduce_any(out_of_range), lambda: tf.strings.join([
-            'label ', _as_text(tf.boolean_mask(labels, out_of_range)[0]),
+            'label ', as_text(tf.boolean_mask(labels, out_of_range)[0]),
             f' is outside [0, {num_classes})'])),
     ]
   return checks
@@ -185,8 +185,8 @@ def _framing_problem(element: Features, cut_off: tf.Tensor) -> tf.Tensor:
       cut_off,
       lambda: tf.strings.join([
           'TFRecord framing or CRC check failed at byte ',
-          _as_text(element[_OFFSET_KEY]), ' (after ',
-          _as_text(element[_INDEX_KEY]),
+          as_text(element[_OFFSET_KEY]), ' (after ',
+          as_text(element[_INDEX_KEY]),
           ' good records); the rest of the file is not read']),
       lambda: tf.constant(''))
 
@@ -198,9 +198,9 @@ def _parse_problem(element: Features, image_key: str) -> tf.Tensor:
   return tf.cond(
       count > 0,
       lambda: tf.strings.join([
-          'record ', _as_text(first),
+          'record ', as_text(first),
           tf.cond(count > 1, lambda: tf.strings.join(
-              [' to ', _as_text(first + count - 1)]), lambda: ''),
+              [' to ', as_text(first + count - 1)]), lambda: ''),
           ' of the file did not parse as a tf.train.SequenceExample with '
           f'string frames {image_key} and int64 labels']),
       lambda: tf.constant(''))
@@ -208,7 +208,7 @@ def _parse_problem(element: Features, image_key: str) -> tf.Tensor:
 
 def check_record(element: Features, filename: tf.Tensor,
                  file_size: tf.Tensor, num_classes: int,
-                 image_key: str) -> Features:
+                 image_key: str, min_frames: int = 1) -> Features:
   """Replaces the position keys of a parsed element by the check keys.
 
   Args:
@@ -217,6 +217,7 @@ def check_record(element: Features, filename: tf.Tensor,
     file_size: int64 scalar, the file's length in bytes.
     num_classes: labels are checked against it when > 0.
     image_key: frame feature name, for messages.
+    min_frames: shorter videos are bad records.
 
   Returns:
     The decoded keys plus `SOURCE_KEY` (file name), `PROBLEM_KEY` ('' or
@@ -226,7 +227,7 @@ def check_record(element: Features, filename: tf.Tensor,
   is_end = element[_IS_END_KEY]
   # Only the end marker's offset is all the bytes read.
   cut_off = is_end & (element[_OFFSET_KEY] < file_size)
-  checks = _content_checks(element, num_classes, image_key)
+  checks = _content_checks(element, num_classes, image_key, min_frames)
   content_bad = tf.logical_not(is_end) & tf.reduce_any(
       tf.stack([failed for failed, _ in checks]))
 
@@ -272,7 +273,8 @@ def _keep_or_raise(element: Features) -> tf.Tensor:
 def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
                       decode_fn: Callable[[tf.Tensor], Features],
                       num_classes: int, image_key: str,
-                      skip_bad_records: bool) -> tf.data.Dataset:
+                      skip_bad_records: bool,
+                      min_frames: int = 1) -> tf.data.Dataset:
   """Decoded, checked videos of one TFRecord file.
 
   Args:
@@ -282,8 +284,9 @@ def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
       'video_id'; must decode a record without frames as zero frames.
     num_classes: labels are checked against it when > 0.
     image_key: frame feature name, for messages.
-    skip_bad_records: report bad records for `drop_bad_records` instead of
-      raising.
+    skip_bad_records: report bad records for
+      `skipped_records.drop_bad_records` instead of raising.
+    min_frames: shorter videos are bad records.
 
   Returns:
     Decoded videos in file order. When skipping, elements keep the check
@@ -292,12 +295,12 @@ def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
   """
   checked = _parsed_records(_framed_records(filename), decode_fn).map(
       lambda element: check_record(element, filename, file_size, num_classes,
-                                   image_key))
+                                   image_key, min_frames))
   return keep_good_videos(checked, skip_bad_records)
 
 
 def check_video(decoded: Features, source: str, num_classes: int,
-                image_key: str) -> Features:
+                image_key: str, min_frames: int = 1) -> Features:
   """Adds the check keys to a video read without TFRecord framing.
 
   Only the content checks apply: a reader such as TensorFlow Datasets parses
@@ -308,11 +311,12 @@ def check_video(decoded: Features, source: str, num_classes: int,
     source: names where the video was read, for messages.
     num_classes: labels are checked against it when > 0.
     image_key: frame feature name, for messages.
+    min_frames: shorter videos are bad records.
 
   Returns:
     `decoded` plus the keys `check_record` adds.
   """
-  checks = _content_checks(decoded, num_classes, image_key)
+  checks = _content_checks(decoded, num_classes, image_key, min_frames)
   bad = tf.reduce_any(tf.stack([failed for failed, _ in checks]))
   problem = tf.cond(bad, lambda: _first_failure(checks, decoded['video_id']),
                     lambda: tf.constant(''))
@@ -325,7 +329,7 @@ def keep_good_videos(checked: tf.data.Dataset,
   """The good videos of checked elements, raising at the first bad one.
 
   With `skip_bad_records` the elements that report bad records stay, check
-  keys and all, for `drop_bad_records`.
+  keys and all, for `skipped_records.drop_bad_records`.
   """
   if skip_bad_records:
     return checked.filter(
@@ -336,7 +340,7 @@ def keep_good_videos(checked: tf.data.Dataset,
 def checked_dataset_fn(files: Sequence[str],
                        decode_fn: Callable[[tf.Tensor], Features],
                        num_classes: int, image_key: str,
-                       skip_bad_records: bool):
+                       skip_bad_records: bool, min_frames: int = 1):
   """An `InputReader` dataset_fn reading files through `read_checked_file`.
 
   Args:
@@ -345,6 +349,7 @@ def checked_dataset_fn(files: Sequence[str],
     num_classes: see `read_checked_file`.
     image_key: see `read_checked_file`.
     skip_bad_records: see `read_checked_file`.
+    min_frames: see `read_checked_file`.
 
   Returns:
     A function of one file name (a string tensor: `InputReader` interleaves
@@ -355,7 +360,8 @@ def checked_dataset_fn(files: Sequence[str],
 
   def read_one(filename: tf.Tensor) -> tf.data.Dataset:
     return read_checked_file(filename, sizes.lookup(filename), decode_fn,
-                             num_classes, image_key, skip_bad_records)
+                             num_classes, image_key, skip_bad_records,
+                             min_frames)
 
   def dataset_fn(names: Union[tf.Tensor, Sequence[str]]) -> tf.data.Dataset:
     if isinstance(names, (list, tuple)):
@@ -364,147 +370,3 @@ def checked_dataset_fn(files: Sequence[str],
     return read_one(names)
 
   return dataset_fn
-
-
-def _print_line(*parts: Union[str, tf.Tensor]) -> tf.Tensor:
-  tf.print(tf.strings.join(list(parts)), output_stream=sys.stderr)
-  return tf.constant(True)
-
-
-def _nothing() -> tf.Tensor:
-  return tf.constant(False)
-
-
-def drop_bad_records(dataset: tf.data.Dataset,
-                     max_bad_in_a_row: Optional[int] = None
-                    ) -> tf.data.Dataset:
-  """Logs and counts the bad records reported by `read_checked_file`.
-
-  Each report prints one line to stderr with the file, the problem and the
-  running count of bad records this iterator skipped; good videos pass on
-  without the check keys, with that count under `SKIPPED_KEY` (int64
-  scalar).
-
-  Args:
-    dataset: from `read_checked_file` with `skip_bad_records`.
-    max_bad_in_a_row: if set, the dataset ends, with a line on stderr, after
-      this many bad records without a good video in between. Training input
-      repeats its files forever, so without any good video it would
-      otherwise be skipped forever.
-
-  Returns:
-    The good videos, with their file name under `SOURCE_KEY` for
-    `parse_dropping_undecodable`.
-  """
-  stop_at = max_bad_in_a_row or tf.int64.max
-
-  def count(state, element):
-    total, in_a_row = state
-    num_bad = element[NUM_BAD_KEY]
-    total += num_bad
-    in_a_row = tf.where(element[KEEP_KEY], tf.constant(0, tf.int64),
-                        in_a_row + num_bad)
-    stop = in_a_row >= stop_at
-    logged = _report_skips(num_bad > 0, element[SOURCE_KEY],
-                           element[PROBLEM_KEY], total, in_a_row, stop)
-    with tf.control_dependencies(logged):
-      element = dict(element, **{SKIPPED_KEY: tf.identity(total)})
-      return (tf.identity(total), tf.identity(in_a_row)), (element, stop)
-
-  zero = tf.constant(0, tf.int64)
-  return dataset.scan((zero, zero), count).take_while(
-      lambda element, stop: tf.logical_not(stop)).filter(
-          lambda element, stop: element[KEEP_KEY]).map(
-              lambda element, stop: strip_checks(element, keep_source=True))
-
-
-def _report_skips(skipped: tf.Tensor, source: tf.Tensor, problem: tf.Tensor,
-                  total: tf.Tensor, in_a_row: tf.Tensor,
-                  stop: tf.Tensor) -> List[tf.Tensor]:
-  """Prints the line of a skipped record and the line of a stop, if any."""
-  return [
-      tf.cond(skipped, lambda: _print_line(
-          'skipped bad record in ', source, ': ', problem, ' (',
-          _as_text(total), ' bad records skipped so far)'), _nothing),
-      tf.cond(stop, lambda: _print_line(
-          'stopped reading the input: ', _as_text(in_a_row),
-          ' bad records in a row without a good video; is the input data '
-          'corrupt?'), _nothing),
-  ]
-
-
-def _placeholder(spec: tf.TensorSpec) -> tf.Tensor:
-  """Zeros (or '') of `spec`, unknown dimensions taken as 0."""
-  shape = [0 if d is None else d for d in spec.shape.as_list()]
-  return tf.zeros(shape, spec.dtype)
-
-
-def parse_dropping_undecodable(dataset: tf.data.Dataset,
-                               parse_fn: Callable[..., Tuple[Features,
-                                                             tf.Tensor]],
-                               max_bad_in_a_row: Optional[int] = None
-                              ) -> tf.data.Dataset:
-  """Maps `parse_fn`, dropping and reporting the videos it fails on.
-
-  Each video is parsed in a one-element dataset whose errors are ignored,
-  so a frame that fails to decode (JPEG data damaged after a valid header)
-  drops its own video. Each dropped video prints the line of
-  `drop_bad_records` (file, problem with the video id, running count) and
-  adds to the `SKIPPED_KEY` count of the videos after it.
-
-  Args:
-    dataset: elements of `drop_bad_records` (with `SOURCE_KEY` and
-      `SKIPPED_KEY`), alone or as the first of a tuple (e.g. with a seed).
-    parse_fn: maps an element to (features, label); features carry
-      `SKIPPED_KEY` on.
-    max_bad_in_a_row: if set, the dataset ends, with a line on stderr, after
-      this many videos in a row failed to parse.
-
-  Returns:
-    Dataset of (features, label) of the videos that parsed, in order.
-    Their count adds these failures to `drop_bad_records`' count, whose own
-    lines, printed earlier in the pipeline, do not include them.
-  """
-  stop_at = max_bad_in_a_row or tf.int64.max
-  parsed_spec = dataset.map(parse_fn).element_spec
-
-  def report(decoded, ok):
-    return {SOURCE_KEY: decoded[SOURCE_KEY], 'video_id': decoded['video_id'],
-            SKIPPED_KEY: decoded[SKIPPED_KEY], KEEP_KEY: tf.constant(ok)}
-
-  def parse_one(*args):
-    decoded = args[0]
-    parsed = tf.data.Dataset.from_tensors(args).map(
-        lambda *a: (*parse_fn(*a), report(decoded, True))).ignore_errors()
-    # Evaluated only when `parsed` turned out empty.
-    failed = tf.data.Dataset.from_tensors(decoded).map(
-        lambda d: (*tf.nest.map_structure(_placeholder, parsed_spec),
-                   report(d, False)))
-    return parsed.concatenate(failed).take(1)
-
-  def count(state, element):
-    failures, in_a_row = state
-    features, label, parsed = element
-    failed = tf.logical_not(parsed[KEEP_KEY])
-    failures += tf.cast(failed, tf.int64)
-    in_a_row = tf.where(failed, in_a_row + 1, tf.constant(0, tf.int64))
-    stop = in_a_row >= stop_at
-    total = parsed[SKIPPED_KEY] + failures
-    problem = tf.strings.join([
-        'frames fail to decode as JPEG or to augment (video id ',
-        parsed['video_id'], ')'])
-    logged = _report_skips(failed, parsed[SOURCE_KEY], problem, total,
-                           in_a_row, stop)
-    with tf.control_dependencies(logged):
-      features = dict(features, **{SKIPPED_KEY: tf.identity(total)})
-      return ((tf.identity(failures), tf.identity(in_a_row)),
-              (features, label, parsed[KEEP_KEY], stop))
-
-  zero = tf.constant(0, tf.int64)
-  return dataset.interleave(
-      parse_one, cycle_length=tf.data.AUTOTUNE, block_length=1,
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).scan(
-          (zero, zero), count).take_while(
-              lambda features, label, ok, stop: tf.logical_not(stop)).filter(
-                  lambda features, label, ok, stop: ok).map(
-                      lambda features, label, ok, stop: (features, label))

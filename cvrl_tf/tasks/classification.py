@@ -16,7 +16,7 @@ from official.core import base_task
 from official.core import task_factory
 
 from cvrl_tf.configs import evaluation as eval_cfg
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import skipped_records
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import multiview
 from cvrl_tf.evaluation import subsets
@@ -90,7 +90,7 @@ class ClassificationTask(base_task.Task):
     logs = {self.loss: loss}
     for metric in metrics or []:
       if isinstance(metric, input_metrics.BadRecordsSkipped):
-        metric.update_state(features[record_checks.SKIPPED_KEY])
+        metric.update_state(features[skipped_records.SKIPPED_KEY])
       else:
         metric.update_state(labels, logits)
       logs[metric.name] = metric.result()

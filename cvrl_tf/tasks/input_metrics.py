@@ -5,19 +5,19 @@ import tensorflow as tf
 import tf_keras
 
 from cvrl_tf.configs import data as data_cfg
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import skipped_records
 
 
 class BadRecordsSkipped(tf_keras.metrics.Metric):
   """Bad records the training input skipped so far (`skip_bad_records`).
 
   Every batch carries its input pipeline's running count
-  (`record_checks.SKIPPED_KEY`, [B]); the metric keeps the largest count
+  (`skipped_records.SKIPPED_KEY`, [B]); the metric keeps the largest count
   the first replica saw, so with one input pipeline per host it is the
   count of the first host's input.
   """
 
-  def __init__(self, name: str = record_checks.SKIPPED_KEY, **kwargs):
+  def __init__(self, name: str = skipped_records.SKIPPED_KEY, **kwargs):
     super().__init__(name=name, **kwargs)
     self.count = self.add_weight(
         'count', initializer='zeros',

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras
 from official.core import base_task
 
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import skipped_records
 from cvrl_tf.tasks import gradients
 from cvrl_tf.tasks import input_metrics
 
@@ -66,8 +66,8 @@ class PretrainTask(base_task.Task):
       loss = outputs[self.method_loss] + outputs['l2_loss']
     gradients.minimize(tape, loss, model, optimizer)
     self.after_update(outputs)
-    if record_checks.SKIPPED_KEY in inputs[0]:
-      outputs[record_checks.SKIPPED_KEY] = inputs[0][record_checks.SKIPPED_KEY]
+    if skipped_records.SKIPPED_KEY in inputs[0]:
+      outputs[skipped_records.SKIPPED_KEY] = inputs[0][skipped_records.SKIPPED_KEY]
     return self.update_metrics(outputs, metrics)
 
   def validation_step(self, inputs, model: tf_keras.Model,
