@@ -66,8 +66,9 @@ class PretrainTask(base_task.Task):
       loss = outputs[self.method_loss] + outputs['l2_loss']
     gradients.minimize(tape, loss, model, optimizer)
     self.after_update(outputs)
-    if skipped_records.SKIPPED_KEY in inputs[0]:
-      outputs[skipped_records.SKIPPED_KEY] = inputs[0][skipped_records.SKIPPED_KEY]
+    skipped_key = skipped_records.SKIPPED_KEY
+    if skipped_key in inputs[0]:
+      outputs[skipped_key] = inputs[0][skipped_key]
     return self.update_metrics(outputs, metrics)
 
   def validation_step(self, inputs, model: tf_keras.Model,
