@@ -33,7 +33,10 @@ def test_two_replica_gradients_match_single_device_gradients(tmp_path):
   for term in TERMS:
     np.testing.assert_allclose(out[f'mirrored_{term}'], out[f'single_{term}'],
                                rtol=1e-4, err_msg=term)
-  # A missing all-gather or a wrong scale would differ by ~100%.
+  # A missing all-gather or a wrong scale of a term would differ by tens of
+  # percent. Synchronised BatchNorm takes the variance as E[x^2] - E[x]^2
+  # over replicas where the single device takes it in two passes, which
+  # moves the tiny model's gradients by up to ~3e-3 of their largest.
   assert out['max_gradient'] > 1e-3
-  assert out['max_difference'] < 1e-3 * out['max_gradient'], (
+  assert out['max_difference'] < 1e-2 * out['max_gradient'], (
       float(out['max_difference']), float(out['max_gradient']))
