@@ -26,17 +26,11 @@ class CVRLPretrainTask(pretrain_step.PretrainTask):
   kept_views = None
 
   def build_model(self) -> tf_keras.Model:
-    model_config = self.task_config.model
-    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-      # Per-replica BN statistics leak which examples share a replica, which
-      # the contrastive task can exploit (SimCLR sec. B.9), so sync them.
-      model_config = model_config.replace(
-          norm_activation={'use_sync_bn': True})
     return cvrl_model.build_cvrl_model(
         input_specs=input_specs.model_input_specs(
             input_specs.common_feature_shape(
                 self.task_config.train_data, self.task_config.validation_data)),
-        model_config=model_config)
+        model_config=self.replica_model_config())
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
     return video_input.build_dataset(params, input_context=input_context)

@@ -33,6 +33,18 @@ class PretrainTask(base_task.Task):
     """Float32 scalars: `method_loss` and every name in `metric_names`."""
     raise NotImplementedError
 
+  def replica_model_config(self):
+    """`task_config.model`, its BatchNorm synchronised over replicas if any.
+
+    Per-replica BN statistics leak which examples share a replica, which the
+    contrastive terms can exploit (SimCLR sec. B.9), so sync them.
+    """
+    model_config = self.task_config.model
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+      model_config = model_config.replace(
+          norm_activation={'use_sync_bn': True})
+    return model_config
+
   def build_metrics(self, training: bool = True
                     ) -> List[tf_keras.metrics.Metric]:
     metrics = [tf_keras.metrics.Mean(name) for name in self.metric_names]
@@ -66,8 +78,9 @@ class PretrainTask(base_task.Task):
       loss = outputs[self.method_loss] + outputs['l2_loss']
     gradients.minimize(tape, loss, model, optimizer)
     self.after_update(outputs)
-    if skipped_records.SKIPPED_KEY in inputs[0]:
-      outputs[skipped_records.SKIPPED_KEY] = inputs[0][skipped_records.SKIPPED_KEY]
+    skipped_key = skipped_records.SKIPPED_KEY
+    if skipped_key in inputs[0]:
+      outputs[skipped_key] = inputs[0][skipped_key]
     return self.update_metrics(outputs, metrics)
 
   def validation_step(self, inputs, model: tf_keras.Model,

@@ -4,7 +4,7 @@ Clips from `tclr_input.build_tclr_dataset`, embeddings from
 `TCLRModel.tclr_outputs`, loss `losses.tclr.tclr_loss`; the steps, logs and
 trainer are those of every pretraining method (`pretrain_step`).
 """
-from typing import Dict, List
+from typing import Dict
 
 import tensorflow as tf
 import tf_keras
@@ -35,15 +35,9 @@ class TCLRPretrainTask(pretrain_step.PretrainTask):
   plateau_state = None
 
   def build_model(self) -> tf_keras.Model:
-    model_config = self.task_config.model
-    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-      # As for CVRL: per-replica BN statistics would tell the instance terms
-      # which clips share a replica.
-      model_config = model_config.replace(
-          norm_activation={'use_sync_bn': True})
     model = tclr_model.build_tclr_model(
         input_specs.model_input_specs(self.task_config.train_data.feature_shape),
-        model_config)
+        self.replica_model_config())
     time_steps = tclr_model.output_time_steps(model.backbone)
     clips = self.task_config.train_data.tclr_clips.num_dense_clips
     if time_steps != clips:
