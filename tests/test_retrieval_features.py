@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from official.core import exp_factory
 
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.evaluation import multiview
 from cvrl_tf.evaluation import protocols
@@ -116,3 +119,10 @@ def test_knn_task_with_time_step_features_matches_the_direct_protocol(
                                 knn_k=5)
   for key, value in expected.items():
     assert logs[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_unknown_retrieval_feature_is_a_config_error():
+  params = exp_factory.get_exp_config('cvrl_knn_eval')
+  params.task.retrieval_feature = 'layer4'
+  with pytest.raises(validation.ConfigError, match='task.retrieval_feature'):
+    validation.validate(params, 'eval')

@@ -2,8 +2,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from official.core import exp_factory
 
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.configs import tclr_data
+from cvrl_tf.configs import validation
 from cvrl_tf.ops import tclr_clip_sampling
 
 CLIPS = tclr_data.TclrClipsConfig()
@@ -101,4 +104,18 @@ def test_mirror_pad_indices_reflects_repeatedly():
 ])
 def test_clips_that_do_not_tile_are_rejected(override, message):
   with pytest.raises(ValueError, match=message):
-    tclr_clip_sampling.validate_clips(CLIPS.replace(**override))
+    tclr_data.validate_clips(CLIPS.replace(**override))
+
+
+def test_config_errors_name_the_field():
+  params = exp_factory.get_exp_config('tclr_pretrain')
+  params.task.train_data.feature_shape = (8, 32, 32, 3)
+  with pytest.raises(validation.ConfigError,
+                     match='task.train_data: feature_shape has 8 frames'):
+    validation.validate(params, 'train')
+  params.task.train_data.feature_shape = (16, 32, 32, 3)
+  params.task.train_data.tclr_clips.augmentation = 'simclr'
+  with pytest.raises(validation.ConfigError,
+                     match=r"tclr_clips.augmentation must be one of \['tclr', "
+                           r"'cvrl'\]"):
+    validation.validate(params, 'train')

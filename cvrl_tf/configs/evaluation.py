@@ -84,6 +84,10 @@ class ClassificationTask(cfg.TaskConfig):
   freeze_backbone: bool = False
 
 
+# `KnnEvalTask.retrieval_feature` choices.
+RETRIEVAL_FEATURES = ('pooled', 'time_steps')
+
+
 @dataclasses.dataclass
 class KnnEvalTask(cfg.TaskConfig):
   """Nearest-neighbour retrieval: test clips query the train set.

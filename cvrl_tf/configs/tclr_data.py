@@ -116,6 +116,29 @@ class TclrClipsConfig(hyperparams.Config):
       default_factory=TclrAugmentation)
 
 
+def validate_clips(clips: TclrClipsConfig) -> None:
+  """Raises ValueError unless the dense clips tile the sparse clip's span."""
+  frames, dense = clips.sparse_clip_frames, clips.num_dense_clips
+  if dense < 1 or frames % dense:
+    raise ValueError(
+        f'tclr_clips.sparse_clip_frames ({frames}) must be a multiple of '
+        f'tclr_clips.num_dense_clips ({dense}).')
+  if clips.sparse_clip_stride != dense * clips.dense_clip_stride:
+    raise ValueError(
+        f'tclr_clips.sparse_clip_stride ({clips.sparse_clip_stride}) must be '
+        f'num_dense_clips x dense_clip_stride ({dense} x '
+        f'{clips.dense_clip_stride}) for the dense clips to tile the sparse '
+        'span.')
+  if clips.min_video_frames < 1:
+    raise ValueError('tclr_clips.min_video_frames must be at least 1.')
+  if clips.augmentation not in CLIP_AUGMENTATIONS:
+    raise ValueError(
+        f'tclr_clips.augmentation must be one of {list(CLIP_AUGMENTATIONS)}, '
+        f'got {clips.augmentation!r}.')
+  if clips.augmentations_per_clip < 1:
+    raise ValueError('tclr_clips.augmentations_per_clip must be at least 1.')
+
+
 @dataclasses.dataclass
 class TclrDataConfig(data.DataConfig):
   """Pretraining input of a TCLR experiment (`build_tclr_dataset`).
@@ -139,3 +162,13 @@ class TclrDataConfig(data.DataConfig):
   one_hot: bool = False
   tclr_clips: TclrClipsConfig = dataclasses.field(
       default_factory=TclrClipsConfig)
+
+
+def validate_data(params: TclrDataConfig) -> None:
+  """Raises ValueError unless `params` describes clips TCLR can sample."""
+  validate_clips(params.tclr_clips)
+  frames = params.feature_shape[0]
+  if frames != params.tclr_clips.sparse_clip_frames:
+    raise ValueError(
+        f'feature_shape has {frames} frames but tclr_clips.sparse_clip_frames '
+        f'is {params.tclr_clips.sparse_clip_frames}: they must be equal.')

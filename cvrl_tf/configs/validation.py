@@ -16,6 +16,8 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.configs import evaluation as eval_cfg
+from cvrl_tf.configs import tclr_data
 from cvrl_tf.configs import tfds_source
 
 
@@ -273,6 +275,28 @@ def _check_augmentation(name: str, data_config) -> None:
                         f'got {getattr(spatial, key)!r}.')
 
 
+def _check_tclr_clips(name: str, data_config) -> None:
+  """TCLR's dense clips must tile its sparse clip of `feature_shape` frames."""
+  if not isinstance(data_config, tclr_data.TclrDataConfig):
+    return
+  try:
+    tclr_data.validate_data(data_config)
+  except ValueError as e:
+    raise ConfigError(f'task.{name}: {e}') from e
+
+
+# Named choices of task fields: (field, choices).
+_TASK_CHOICES = (('retrieval_feature', eval_cfg.RETRIEVAL_FEATURES),)
+
+
+def _check_task_choices(task) -> None:
+  for key, choices in _TASK_CHOICES:
+    value = getattr(task, key, None)
+    if value is not None and value not in choices:
+      raise ConfigError(f'task.{key} must be one of {list(choices)}, got '
+                        f'{value!r}.')
+
+
 def check_replicas(params, mode: str, num_replicas: int) -> None:
   """Every batch `mode` reads must split evenly over the replicas.
 
@@ -302,9 +326,11 @@ def validate(params, mode: str) -> None:
   if getattr(params.task, 'view_summary_videos', 0) < 0:
     raise ConfigError('task.view_summary_videos must be 0 (no images) or '
                       f'more, got {params.task.view_summary_videos}.')
+  _check_task_choices(params.task)
   read = data_configs_read(params, mode)
   for name, data_config in read:
     _check_clip_shapes(name, data_config)
     _check_augmentation(name, data_config)
+    _check_tclr_clips(name, data_config)
   for name, data_config in read:
     _check_input_path(name, data_config)

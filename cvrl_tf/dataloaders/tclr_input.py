@@ -50,17 +50,7 @@ class TclrParser(video_parser.Parser):
   def __init__(self, params: tclr_data.TclrDataConfig):
     super().__init__(params)
     self._clips = params.tclr_clips
-    tclr_clip_sampling.validate_clips(self._clips)
-    if self._num_steps != self._clips.sparse_clip_frames:
-      raise ValueError(
-          f'feature_shape has {self._num_steps} frames but '
-          f'tclr_clips.sparse_clip_frames is '
-          f'{self._clips.sparse_clip_frames}.')
-    if self._clips.augmentation not in tclr_data.CLIP_AUGMENTATIONS:
-      raise ValueError(
-          f'tclr_clips.augmentation must be one of '
-          f'{tclr_data.CLIP_AUGMENTATIONS}, got '
-          f'{self._clips.augmentation!r}.')
+    tclr_data.validate_data(params)
 
   def takes_seed(self, is_training: bool) -> bool:
     del is_training  # Validation clips are random too, as TCLR's.

@@ -21,7 +21,7 @@ from typing import Callable
 import tensorflow as tf
 import tf_keras
 
-RETRIEVAL_FEATURES = ('pooled', 'time_steps')
+from cvrl_tf.configs.evaluation import RETRIEVAL_FEATURES
 
 # The backbone endpoint of the last stage.
 LAST_STAGE = '5'

@@ -70,14 +70,14 @@ def sample_tclr_clip_indices(video_length: tf.Tensor, seed: tf.Tensor,
     seed: [2] integer stateless seed.
     clips: the sampler's config; `sparse_clip_stride` must equal
       `num_dense_clips * dense_clip_stride` and `sparse_clip_frames` be a
-      multiple of `num_dense_clips` (`validate_clips`).
+      multiple of `num_dense_clips` (`tclr_data.validate_clips`).
 
   Returns:
     sparse: int32 [T] frame indices of the sparse clip.
     dense: int32 [D, T] frame indices of the dense clips, in temporal order.
     Both in [0, n), mirror-padded past the video's end.
   """
-  validate_clips(clips)
+  tclr_data.validate_clips(clips)
   video_length = tf.cast(video_length, tf.int32)
   num_frames = clips.sparse_clip_frames
   span = sparse_span(clips)
@@ -93,20 +93,3 @@ def sample_tclr_clip_indices(video_length: tf.Tensor, seed: tf.Tensor,
       num_frames, dtype=tf.int32) * clips.dense_clip_stride
   return (mirror_pad_indices(sparse, video_length),
           mirror_pad_indices(dense, video_length))
-
-
-def validate_clips(clips: tclr_data.TclrClipsConfig) -> None:
-  """Raises ValueError unless the dense clips tile the sparse clip's span."""
-  frames, dense = clips.sparse_clip_frames, clips.num_dense_clips
-  if dense < 1 or frames % dense:
-    raise ValueError(
-        f'tclr_clips.sparse_clip_frames ({frames}) must be a multiple of '
-        f'tclr_clips.num_dense_clips ({dense}).')
-  if clips.sparse_clip_stride != dense * clips.dense_clip_stride:
-    raise ValueError(
-        f'tclr_clips.sparse_clip_stride ({clips.sparse_clip_stride}) must be '
-        f'num_dense_clips x dense_clip_stride ({dense} x '
-        f'{clips.dense_clip_stride}) for the dense clips to tile the sparse '
-        'span.')
-  if clips.min_video_frames < 1:
-    raise ValueError('tclr_clips.min_video_frames must be at least 1.')
