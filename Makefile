@@ -5,15 +5,24 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test benchmark clean
+.PHONY: venv demo test benchmark clean opencv-contrib
 
 venv: $(STAMP)
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,beam]'
+	$(MAKE) opencv-contrib
 	touch $(STAMP)
+
+# opencv-python-headless (from tf-models-official) and
+# opencv-contrib-python-headless both install `cv2/`; the last one installed
+# wins. Reinstalling contrib at exactly the headless version leaves a `cv2`
+# with the contrib modules (TV-L1 flow) and the same version everywhere.
+opencv-contrib:
+	$(PY) -m pip install --quiet --no-deps --force-reinstall \
+	  "opencv-contrib-python-headless==$$($(PY) -c 'from importlib import metadata; print(metadata.version("opencv-python-headless"))')"
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --output_dir=demo_out

@@ -27,6 +27,12 @@ setuptools.setup(
         "Pillow",
         # Welch tests of the reproduction's verdicts (benchmarks/verdicts.py).
         "scipy",
+        # Optical flow in the converter: TV-L1 lives in OpenCV's contrib
+        # modules (`cv2.optflow`). tf-models-official pulls
+        # opencv-python-headless, which installs the same `cv2/` package
+        # without them; whichever is installed last owns `cv2/`, so the
+        # Makefile reinstalls contrib at the headless version after this.
+        "opencv-contrib-python-headless",
     ],
     extras_require={"test": [
         "pytest", "pytest-timeout", "pytest-xdist",
@@ -36,5 +42,11 @@ setuptools.setup(
         # a TLS proxy with a test CA (tests/gcs_emulator.py works around
         # this version's quirks).
         "gcp-storage-emulator==2026.7.19", "cryptography",
-    ]},
+    ],
+    # `make_tfrecords --engine=beam`. Beam 2.77 caps protobuf (<7), Pillow
+    # (<13) and pyarrow (<26) below their newest releases; TensorFlow 2.20 and
+    # tf-models-official 2.20 work with the versions pip then picks. Dataflow
+    # additionally needs `apache-beam[gcp]`.
+    "beam": ["apache-beam>=2.77,<3"],
+    },
 )

@@ -5,12 +5,17 @@ Two pretraining runs of the CPU preset
 8 x 112 x 112 clips, batch 8 videos, bfloat16), one with
 `task.view_summary_videos` at its default and one with 0, each train
 through orbit's controller (`cvrl_tf.train.build_controller`), alternating
-one train loop each, round by round. `summary_interval` equals
-`steps_per_loop`, so every timed loop of the first run also writes the
-images: the worst case (the preset writes every 50 steps). A loop is timed
+one train loop each, round by round; the run that goes first changes every
+round, so that a drift in the machine's load favours neither.
+`summary_interval` equals `steps_per_loop`, so every timed loop of the
+images run also writes the images: the worst case (the preset writes every 50 steps). A loop is timed
 from its start to the end of its summaries (wall and process CPU time).
 The first loop of each run (tracing) is not timed, nor are checkpoints
-written.
+written. Reported: each run's median over rounds, the ratio of those
+medians, and the median of the rounds' own ratios (images / no_images of
+the same round, which shares its load), for wall and CPU time. On a shared
+machine, CPU time is the cost the process itself pays; wall time is
+meaningful only on an idle machine.
 
   python -m benchmarks.view_summaries --cache_dir=/tmp/cvrl_bench \
       --output_json=/tmp/view_summaries.json
@@ -72,6 +77,11 @@ def time_loop(controller, trainer, steps: int) -> Dict[str, float]:
           'cpu_s_per_step': (time.process_time() - cpu) / steps}
 
 
+def round_order(names: List[str], repetition: int) -> List[str]:
+  """The runs in the order of round `repetition`: AB, BA, AB, ..."""
+  return names if repetition % 2 == 0 else names[::-1]
+
+
 def run(cache_dir: str, model_root: str, repetitions: int,
         steps_per_loop: int, smoke: bool = False
        ) -> Dict[str, Dict[str, object]]:
@@ -88,7 +98,8 @@ def run(cache_dir: str, model_root: str, repetitions: int,
     runs[name] = (controller, trainer)
   samples = {name: [] for name in runs}
   for repetition in range(repetitions):
-    for name, (controller, trainer) in runs.items():
+    for name in round_order(list(runs), repetition):
+      controller, trainer = runs[name]
       sample = time_loop(controller, trainer, steps_per_loop)
       samples[name].append(sample)
       print(f'round {repetition + 1}/{repetitions} {name}: '
@@ -97,15 +108,29 @@ def run(cache_dir: str, model_root: str, repetitions: int,
   return samples
 
 
+TIMES = ('wall_s_per_step', 'cpu_s_per_step')
+
+
 def summarize(samples: Dict[str, List[Dict[str, float]]]
              ) -> Dict[str, Dict[str, float]]:
-  """Medians per run, and their ratio images / no_images."""
+  """Medians per run and two ratios images / no_images.
+
+  Returns:
+    {'images': medians, 'no_images': medians, 'ratio': ratio of the
+    medians, 'round_ratio': median of the per-round ratios,
+    'round_ratio_min' / 'round_ratio_max': their range}, each keyed by
+    `TIMES`.
+  """
   summary = {name: {key: statistics.median(s[key] for s in rows)
-                    for key in rows[0]} for name, rows in samples.items()}
-  for key in ('wall_s_per_step', 'cpu_s_per_step'):
-    summary['ratio'] = summary.get('ratio', {})
-    summary['ratio'][key] = (summary['images'][key]
-                             / summary['no_images'][key])
+                    for key in TIMES} for name, rows in samples.items()}
+  summary['ratio'] = {key: summary['images'][key] / summary['no_images'][key]
+                      for key in TIMES}
+  rounds = {key: [images[key] / no_images[key] for images, no_images in zip(
+      samples['images'], samples['no_images'])] for key in TIMES}
+  summary['round_ratio'] = {key: statistics.median(rounds[key])
+                            for key in TIMES}
+  summary['round_ratio_min'] = {key: min(rounds[key]) for key in TIMES}
+  summary['round_ratio_max'] = {key: max(rounds[key]) for key in TIMES}
   return summary
 
 
@@ -115,9 +140,15 @@ def format_table(summary: Dict[str, Dict[str, float]]) -> str:
   for name in RUNS:
     lines.append(f'| {name} | {summary[name]["wall_s_per_step"]:.3f} | '
                  f'{summary[name]["cpu_s_per_step"]:.3f} |')
-  ratio = summary['ratio']
-  lines.append(f'| images / no_images | {ratio["wall_s_per_step"]:.4f} | '
-               f'{ratio["cpu_s_per_step"]:.4f} |')
+  for label, key in (('images / no_images, ratio of medians', 'ratio'),
+                     ('images / no_images, median of rounds', 'round_ratio')):
+    lines.append(f'| {label} | {summary[key]["wall_s_per_step"]:.4f} | '
+                 f'{summary[key]["cpu_s_per_step"]:.4f} |')
+  low, high = summary['round_ratio_min'], summary['round_ratio_max']
+  lines.append(
+      f'| rounds\' ratios, range | {low["wall_s_per_step"]:.3f}-'
+      f'{high["wall_s_per_step"]:.3f} | {low["cpu_s_per_step"]:.3f}-'
+      f'{high["cpu_s_per_step"]:.3f} |')
   return '\n'.join(lines)
 
 

@@ -19,10 +19,12 @@ from official.common import flags as tfm_flags
 from official.core import task_factory
 from official.core import train_utils
 from official.modeling import performance
+import tensorflow as tf
 import yaml
 
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf.configs import validation as config_validation
+from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.training import determinism
 from cvrl_tf.training import numerics
 from cvrl_tf.training import preemption
@@ -152,7 +154,9 @@ def run(params, mode: str, model_dir: str):
                                                    stop_signal)
   # Only training has loops to finish and a state worth saving.
   signal_scope = stop_signal if 'train' in mode else contextlib.nullcontext()
-  with signal_scope, strategy.scope():
+  # A saved input of another structure fails only at its first batch.
+  with signal_scope, strategy.scope(), \
+      determinism.explain_input_restore_errors(model_dir):
     try:
       logs = run_mode(controller, trainer, mode, params.trainer)
     except preemption.StopRequested as stop:
@@ -177,6 +181,12 @@ def main(_):
   except (config_validation.ConfigError, checkpoints.CheckpointError,
           numerics.NonFiniteError, determinism.InputStateError) as e:
     sys.exit(f'error: {e}')
+  except tf.errors.InvalidArgumentError as e:
+    bad_record = record_checks.bad_record_message(e.message)
+    if not bad_record:
+      raise
+    sys.exit(f'error: {bad_record} (set skip_bad_records: true in the '
+             'data config to skip bad records and go on)')
 
 
 if __name__ == '__main__':

@@ -4,7 +4,10 @@ Run as a script (logical devices must be set before TF initialises):
   python pretrain_step_worker.py OUT.npz
 writes the max abs difference between the two updated models' trainable
 weights and BatchNorm moving means, and whether every BatchNorm of the
-mirrored model is synchronised. Moving variances are left out: Keras's fused
+mirrored model is synchronised; and, for `losses.loss_over_replicas: sum`
+(Model Garden's video_ssl), the max abs difference between the mirrored
+update of the trainable weights and the number of replicas times the
+single-device update. Moving variances are left out: Keras's fused
 single-device BatchNorm applies Bessel's correction to them and its
 synchronised BatchNorm does not.
 """
@@ -35,18 +38,8 @@ def replica_batch(images, replica, num_replicas):
   return tf.concat([view_1[rows], view_2[rows]], axis=0)
 
 
-def main(output_path):
-  strategy = make_strategy('mirrored')
-  task = pretrain.CVRLPretrainTask(tiny_pretrain('unused', 1).task)
-  images = clip_batch(7)
-  labels = tf.zeros([GLOBAL_VIDEOS, 1], tf.int32)
-
-  tf_keras.utils.set_random_seed(0)
-  single = task.build_model()
-  initial_weights = single.get_weights()
-  task.train_step(({'image': images}, labels), single,
-                  tf_keras.optimizers.SGD(0.5))
-
+def mirrored_step(strategy, task, initial_weights, images, labels):
+  """The model after one `task` train step of `images` split over replicas."""
   with strategy.scope():
     mirrored = task.build_model()
     mirrored.set_weights(initial_weights)
@@ -61,6 +54,23 @@ def main(output_path):
     strategy.run(task.train_step, args=(inputs, mirrored, optimizer))
 
   distributed_step(inputs)
+  return mirrored
+
+
+def main(output_path):
+  strategy = make_strategy('mirrored')
+  params = tiny_pretrain('unused', 1)
+  task = pretrain.CVRLPretrainTask(params.task)
+  images = clip_batch(7)
+  labels = tf.zeros([GLOBAL_VIDEOS, 1], tf.int32)
+
+  tf_keras.utils.set_random_seed(0)
+  single = task.build_model()
+  initial_weights = single.get_weights()
+  task.train_step(({'image': images}, labels), single,
+                  tf_keras.optimizers.SGD(0.5))
+
+  mirrored = mirrored_step(strategy, task, initial_weights, images, labels)
   compared = [i for i, v in enumerate(single.weights)
               if v.trainable or 'moving_mean' in v.name]
   updated = [mirrored.weights[i].numpy() for i in compared]
@@ -70,8 +80,19 @@ def main(output_path):
              for i, w in zip(compared, updated)]
   batch_norms = [layer for layer in mirrored.submodules
                  if isinstance(layer, tf_keras.layers.BatchNormalization)]
+
+  params.task.losses.loss_over_replicas = 'sum'
+  summed = mirrored_step(strategy, pretrain.CVRLPretrainTask(params.task),
+                         initial_weights, images, labels)
+  trainable = [i for i, v in enumerate(single.weights) if v.trainable]
+  sum_differences = [
+      np.abs((summed.weights[i].numpy() - initial_weights[i])
+             - strategy.num_replicas_in_sync
+             * (single.weights[i].numpy() - initial_weights[i])).max()
+      for i in trainable]
   np.savez(output_path, max_difference=max(differences),
            max_change=max(changes),
+           max_sum_difference=max(sum_differences),
            all_sync_bn=all(bn.synchronized for bn in batch_norms),
            num_batch_norms=len(batch_norms))
 

@@ -98,13 +98,12 @@ PRETRAIN = (
     same_key('task.model.norm_activation.norm_momentum', 0.9, MG_KINETICS),
     same_key('task.model.norm_activation.norm_epsilon', 1e-5, MG_KINETICS),
     same_key('task.model.norm_activation.activation', 'relu', MG_KINETICS),
-    Published(None, True, RELEASE_PRETRAIN,
-              model_garden='task.model.norm_activation.use_sync_bn',
-              note='sync BN in backbone and head: CVRLPretrainTask.build_model '
-              'switches it on under any multi-replica strategy'),
-    Published(None, True, RELEASE_PRETRAIN,
-              model_garden='task.model.hidden_norm_activation.use_sync_bn',
-              note='as the backbone\'s'),
+    same_key('task.model.norm_activation.use_sync_bn', True,
+             RELEASE_PRETRAIN),
+    # Our head's BatchNorm follows the backbone's setting.
+    Published('task.model.norm_activation.use_sync_bn', True,
+              RELEASE_PRETRAIN,
+              model_garden='task.model.hidden_norm_activation.use_sync_bn'),
     Published('task.model.projection_head', 'video_ssl', MG_VIDEO_SSL + ' '
               'VideoSSLModel (hidden Dense layers with bias)'),
     Published('task.model.projection_num_layers', 3, MG_VIDEO_SSL,
@@ -126,6 +125,11 @@ PRETRAIN = (
     Published(SPATIAL + 'flip', True, MG_INPUT),
     Published(SPATIAL + 'color_jitter_prob', 0.8, MG_JITTER),
     Published(SPATIAL + 'color_jitter_strength', 1.0, MG_JITTER),
+    Published(SPATIAL + 'contrast_mean', 'clip', MG_JITTER + ' '
+              'random_color_jitter_3d (the clip reshaped into one image)'),
+    Published(SPATIAL + 'truncate_resized_frames', True, 'Model Garden '
+              'official/vision/ops/preprocess_ops_3d.py random_crop_resize '
+              '(tf.cast of the resize to uint8)'),
     Published(SPATIAL + 'grayscale_prob', 0.2, MG_JITTER),
     Published(None, (1.0, 0.1), MG_INPUT,
               note='blur probability of view 1 and view 2: see augmentation'),

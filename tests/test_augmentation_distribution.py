@@ -29,12 +29,16 @@ Deliberate differences, each shown here to be a difference:
     both views) and no solarization, as the paper lists its augmentation
     (sec. 3.4: crop, flip, colour jitter, blur); the release blurs view 1 always and view 2 with p=0.1,
     and solarizes view 2 with p=0.2.
-  * Contrast scales around each frame's own channel means; Model Garden
-    applies `tf.image.random_contrast` to the clip reshaped as one image,
-    i.e. around the clip's means. With constant frames ours changes
-    nothing and Model Garden's pulls the two frames' colours together or
-    apart. Either is temporally consistent in its factor; ours keeps a
-    frame's result independent of the other frames of its clip.
+  * `contrast_mean: frame` (our default) scales contrast around each
+    frame's own channel means; Model Garden applies
+    `tf.image.random_contrast` to the clip reshaped as one image, i.e.
+    around the clip's means, which `contrast_mean: clip` (the paper YAMLs)
+    reproduces. Either is temporally consistent in its factor; `frame`
+    keeps a frame's result independent of the other frames of its clip.
+  * `truncate_resized_frames: false` (our default) keeps the float resize
+    (host path) or rounds it (device path); the release truncates it to
+    uint8, which `truncate_resized_frames: true` (the paper YAMLs)
+    reproduces.
 """
 import numpy as np
 import pytest
@@ -49,6 +53,7 @@ from official.vision.ops import preprocess_ops_3d
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.dataloaders import video_parser
 from cvrl_tf.ops import color_ops
+from cvrl_tf.ops import color_ops_cpu
 from cvrl_tf.ops import spatial_augmentation
 from test_spatial_augmentation import crop_windows
 
@@ -59,7 +64,8 @@ FRAMES = 2
 ALPHA = 1e-3
 
 PAPER_SPATIAL = dict(crop_sampler='sample_distorted_bounding_box',
-                     view_blur_solarize='asymmetric')
+                     view_blur_solarize='asymmetric', contrast_mean='clip',
+                     truncate_resized_frames=True)
 
 
 def _encode(frames):
@@ -259,14 +265,31 @@ def test_brightness_contrast_saturation_hue_grayscale(colour, view):
   assert abs(ours['gray'][:, view].mean() - 0.2) < 0.08
 
 
-def test_contrast_around_frame_means_differs_from_clip_means():
-  # Two frames of one colour each, contrast 0.5 and nothing else: ours
-  # leaves each frame as it is; Model Garden's `random_color_jitter_3d`,
-  # which reshapes the clip into one image, moves both towards the clip
-  # mean.
-  frames = np.stack([np.full([4, 4, 3], c, np.float32) / 255.0
-                     for c in COLOURS])
-  ours = color_ops.adjust_contrast(tf.constant(frames), 0.5)
+# Colour jitter that is contrast 0.5 only (order: contrast first).
+CONTRAST_ONLY = {'jitter': True, 'grayscale': False, 'brightness': 1.0,
+                 'contrast': 0.5, 'saturation': 1.0, 'hue': 0.0,
+                 'order': [1, 0, 2, 3]}
+
+
+@pytest.mark.parametrize('contrast_mean', data_cfg.CONTRAST_MEANS)
+def test_contrast_mean_of_both_paths(contrast_mean):
+  # A dark and a bright frame: their means differ, so the two choices do.
+  rng = np.random.default_rng(0)
+  frames = (rng.integers(0, 128, [FRAMES, 4, 8, 3])
+            + np.arange(FRAMES)[:, None, None, None] * 127).astype(np.float32)
+  over_clip = contrast_mean == 'clip'
+  params = {key: tf.constant(value) for key, value in CONTRAST_ONLY.items()}
+  host = color_ops_cpu.distort_colors_cpu(tf.constant(frames), params,
+                                          1.0 / 255.0, over_clip)
+  device = color_ops.distort_colors_compiled(tf.constant(frames / 255.0),
+                                             params, over_clip)
+  x = frames / 255.0
+  mean = x.mean(axis=(0, 1, 2) if over_clip else (1, 2), keepdims=True)
+  expected = np.clip(0.5 * (x - mean) + mean, 0.0, 1.0)
+  np.testing.assert_allclose(host, expected, atol=1e-5)
+  np.testing.assert_allclose(device, expected, atol=1e-5)
+  # Model Garden's `random_color_jitter_3d` reshapes the clip into one
+  # image: `clip` is the release's, `frame` differs from it.
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(video_ssl_preprocess_ops, 'random_apply',
                   lambda func, p, x: func(x))
@@ -274,11 +297,28 @@ def test_contrast_around_frame_means_differs_from_clip_means():
     patch.setattr(video_ssl_preprocess_ops, 'color_jitter',
                   lambda image, strength: tf.image.adjust_contrast(image, 0.5))
     theirs = video_ssl_preprocess_ops.random_color_jitter_3d(
-        tf.constant(frames))
-  np.testing.assert_allclose(ours, frames, atol=1e-6)
-  clip_mean = frames.mean(axis=(0, 1, 2))
-  np.testing.assert_allclose(theirs, 0.5 * (frames - clip_mean) + clip_mean,
-                             atol=1e-6)
+        tf.constant(x.astype(np.float32))).numpy()
+  difference = np.abs(theirs - expected).max()
+  assert difference < 1e-5 if over_clip else difference > 0.1, difference
+
+
+@pytest.mark.parametrize('truncate', [False, True])
+def test_resized_frames_truncated_as_the_release(truncate):
+  # Model Garden's `random_crop_resize` with a crop that can only be the
+  # whole frame (area 1, the frame's aspect ratio), so only the resize and
+  # its cast to uint8 remain.
+  rng = np.random.default_rng(0)
+  frames = tf.constant(rng.integers(0, 256, [FRAMES, 20, 30, 3]), tf.uint8)
+  theirs = preprocess_ops_3d.random_crop_resize(
+      frames, 10, 15, FRAMES, 3, (1.0, 1.0), (1.0, 1.0)).numpy()
+  ours = spatial_augmentation.resize_unscaled(frames, (10, 15),
+                                              truncate).numpy()
+  if truncate:
+    np.testing.assert_array_equal(ours, theirs)
+  else:
+    # The float resize sits half a level above the truncation on average.
+    assert 0.3 < (ours - theirs).mean() < 0.7
+    assert ((ours - theirs) >= 0).all() and ((ours - theirs) < 1).all()
 
 
 # Blur and solarization ------------------------------------------------------

@@ -7,9 +7,11 @@ import tensorflow as tf
 
 from official.projects.video_ssl.tasks import pretrain as mg_pretrain
 
+from benchmarks import flow_cost
 from benchmarks import input_pipeline
 from benchmarks import input_stages
 from benchmarks import pretrain_step
+from benchmarks import view_summaries
 from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.tasks import pretrain
 
@@ -106,3 +108,42 @@ def test_pretrain_step_refuses_an_unknown_task(capsys):
   error, = [line for line in capsys.readouterr().err.splitlines()
             if 'error:' in line]
   assert 'unknown task ours_pool2 in --tasks; choose from ours,' in error
+
+
+def test_view_summary_benchmark_alternates_and_reports_medians_and_ratios():
+  assert [view_summaries.round_order(['a', 'b'], r) for r in range(3)] == [
+      ['a', 'b'], ['b', 'a'], ['a', 'b']]
+  rng = np.random.default_rng(0)
+  samples = {name: [{'wall_s_per_step': w, 'cpu_s_per_step': c}
+                    for w, c in rng.uniform(1, 2, (5, 2))]
+             for name in view_summaries.RUNS}
+  summary = view_summaries.summarize(samples)
+  arrays = {name: {key: np.array([s[key] for s in rows])
+                   for key in view_summaries.TIMES}
+            for name, rows in samples.items()}
+  for key in view_summaries.TIMES:
+    images, no_images = arrays['images'][key], arrays['no_images'][key]
+    np.testing.assert_allclose(summary['images'][key], np.median(images))
+    np.testing.assert_allclose(summary['ratio'][key],
+                               np.median(images) / np.median(no_images))
+    np.testing.assert_allclose(summary['round_ratio'][key],
+                               np.median(images / no_images))
+    np.testing.assert_allclose(summary['round_ratio_min'][key],
+                               np.min(images / no_images))
+  table = view_summaries.format_table(summary)
+  assert f'| {summary["round_ratio"]["cpu_s_per_step"]:.4f} |' in table
+
+
+def test_flow_cost_benchmark_times_each_method_and_scales_to_kinetics():
+  result = flow_cost.run(['farneback', 'tvl1'], height=32, width=48,
+                         frames_per_rep=2, repetitions=2)
+
+  assert result['opencv_threads'] == 1
+  for method in ('farneback', 'tvl1'):
+    row = result['methods'][method]
+    assert len(row['cpu_ms_per_frame_samples']) == 2
+    assert row['cpu_ms_per_frame_median'] > 0
+    kinetics = row['kinetics400']
+    assert kinetics['frames'] == 240_000 * 10 * 25
+    assert kinetics['cpu_core_hours'] == pytest.approx(
+        60e6 * row['cpu_ms_per_frame_median'] / 1e3 / 3600)

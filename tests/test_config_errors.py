@@ -72,12 +72,23 @@ def _message(params, mode):
         'view_blur_solarize': 'byol'}}}},
      "task.train_data.augmentation.spatial.view_blur_solarize must be one of "
      "['asymmetric', 'symmetric'], got 'byol'."),
+    ('train', {'train_data': {'augmentation': {'spatial': {
+        'contrast_mean': 'video'}}}},
+     "task.train_data.augmentation.spatial.contrast_mean must be one of "
+     "['clip', 'frame'], got 'video'."),
+    ('train', {'losses': {'loss_over_replicas': 'total'}},
+     "task.losses.loss_over_replicas must be one of ['mean', 'sum'], got "
+     "'total'."),
     ('train', {'train_data': {'augmentation': {
         'device_augmentation': True,
         'spatial': {'temporally_consistent': False}}}},
      'task.train_data.augmentation.device_augmentation draws one set of '
      'photometric parameters per clip: it needs '
      'task.train_data.augmentation.spatial.temporally_consistent: true.'),
+    ('train', {'train_data': {'input_path': '', 'tfds_name': 'ucf101',
+                              'read_flow': True}},
+     'task.train_data.read_flow needs TFRecords written by '
+     'tools/make_tfrecords.py --flow; TFDS datasets have no flow.'),
 ])
 def test_impossible_shapes(records, mode, overrides, expected):
   assert expected in _message(_pretrain(records, **overrides), mode)

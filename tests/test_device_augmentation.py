@@ -120,9 +120,12 @@ def test_same_parameters_and_frames_give_the_host_outputs(choice, view):
   _assert_close_to_host(device, _host_views(encoded, seeds, spatial, view))
 
 
-def test_uint8_views_are_the_rounded_float_resize():
+@pytest.mark.parametrize('truncate', [False, True])
+def test_uint8_views_are_the_rounded_float_resize(truncate):
+  # With `truncate_resized_frames` (the release's truncation) both paths
+  # truncate, so the host's frames are the device's exactly.
   encoded = _colourful_clip()
-  params = data_cfg.SpatialAugmentation()
+  params = data_cfg.SpatialAugmentation(truncate_resized_frames=truncate)
   for seed in range(16):
     seed = tf.constant([seed, 5])
     rounded = spatial_augmentation.geometric_clip(encoded, seed, OUT, params)
@@ -130,7 +133,7 @@ def test_uint8_views_are_the_rounded_float_resize():
         encoded, seed, OUT, params, photometric=False)
     assert rounded.dtype == tf.uint8
     error = np.abs(rounded.numpy() - 255.0 * unrounded.numpy())
-    assert error.max() <= 0.5 + 1e-3
+    assert error.max() <= (1e-3 if truncate else 0.5 + 1e-3)
 
 
 @pytest.mark.parametrize('dtype', ['float32', 'bfloat16'])

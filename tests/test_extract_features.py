@@ -13,6 +13,7 @@ from test_export_model import run_python
 from test_export_model import tiny_override
 from test_export_model import tiny_params
 from test_export_model import write_pretrained_checkpoint
+from tfds_mock import TinyVideos
 import toy_records
 
 NUM_TEST_CLIPS = 2
@@ -40,9 +41,15 @@ def test_npz_matches_direct_encoding(setup):
 
   data_config = features_lib.single_pass(params.task.validation_data,
                                          pattern, NUM_TEST_CLIPS)
+  assert_encodes_every_video(written, model, data_config, num_videos=10)
+
+
+def assert_encodes_every_video(written, model, data_config, num_videos):
+  """`written` holds each video's id, label and mean `model.encode` of its
+  views, as the evaluation pipeline of `data_config` makes them."""
   ids, labels = video_input.read_ids_and_labels(data_config)
-  assert len(ids) == 10 and len(set(ids)) == 10
-  # Batches of 4 videos: the last one is partial.
+  assert len(ids) == num_videos and len(set(ids)) == num_videos
+  # Batches of 4 videos: the last one may be partial.
   direct = {}
   for features, _ in video_input.build_dataset(data_config):
     views = model.encode(features['image']).numpy()
@@ -56,11 +63,60 @@ def test_npz_matches_direct_encoding(setup):
   assert sorted(written_ids) == sorted(ids)
   assert dict(zip(written_ids, written['labels'].tolist())) == dict(
       zip(ids, labels))
-  assert written['features'].shape == (10, 128)
+  assert written['features'].shape == (num_videos, 128)
   assert written['features'].dtype == np.float32
   np.testing.assert_allclose(
       written['features'], np.stack([direct[i] for i in written_ids]),
       atol=1e-5, rtol=0)
+
+
+def test_tool_reads_a_tfds_split(setup, tmp_path):
+  """`--tfds_name`, `--tfds_split`, `--tfds_data_dir` instead of
+  `--input_path`: a dataset built in a data dir, read by a process that
+  does not know its builder."""
+  checkpoint_dir, model, _ = setup
+  data_dir = str(tmp_path / 'tfds')
+  TinyVideos(data_dir=data_dir).download_and_prepare()
+  output_path = tmp_path / 'features.npz'
+  result = run_python(
+      'tools/extract_features.py', '--experiment=cvrl_pretrain',
+      *[f'--config_file={f}' for f in CONFIG_FILES],
+      f'--params_override={tiny_override()}',
+      f'--checkpoint_path={checkpoint_dir}', '--tfds_name=tiny_videos',
+      '--tfds_split=train', f'--tfds_data_dir={data_dir}',
+      f'--num_test_clips={NUM_TEST_CLIPS}', f'--output_path={output_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  written = np.load(output_path)
+  assert written['video_ids'].tolist()[0].startswith(
+      'tiny_videos-train.tfrecord-00000-of-00001__')
+  data_config = features_lib.single_pass(
+      extract.read_from(tiny_params().task.validation_data,
+                        tfds_name='tiny_videos', tfds_split='train',
+                        tfds_data_dir=data_dir), num_test_clips=NUM_TEST_CLIPS)
+  assert_encodes_every_video(written, model, data_config, num_videos=5)
+
+
+@pytest.mark.parametrize('source, message', [
+    ({}, 'name the videos either by input_path (TFRecords) or by tfds_name '
+     'and tfds_split (a TFDS dataset), got neither.'),
+    ({'input_path': '/data/test-*', 'tfds_name': 'ucf101/ucf101_1',
+      'tfds_split': 'test'}, 'name the videos either by input_path '
+     '(TFRecords) or by tfds_name and tfds_split (a TFDS dataset), not both.'),
+    ({'input_path': '/nonexistent/test-*'},
+     "No file matches input_path '/nonexistent/test-*'."),
+    ({'tfds_name': 'ucf101/ucf101_1', 'tfds_split': 'test',
+      'tfds_data_dir': '{tmp}'},
+     "tfds_name 'ucf101/ucf101_1' has no data in {tmp}/ucf101/ucf101_1/2.0.0:"
+     ' build it with `tfds build ucf101 --config ucf101_1 --data_dir=DIR` '
+     'and set tfds_data_dir to that DIR.'),
+    ({'tfds_name': 'ucf101/ucf101_1'}, 'tfds_split is empty'),
+])
+def test_source_errors_are_one_line(source, message, tmp_path):
+  source = {k: v.format(tmp=tmp_path) for k, v in source.items()}
+  with pytest.raises(extract.SourceError) as error:
+    extract.read_from(tiny_params().task.validation_data, **source)
+  assert str(error.value).startswith(message.format(tmp=tmp_path))
+  assert '\n' not in str(error.value)
 
 
 def test_tool_reports_mismatched_checkpoint(setup, tmp_path):

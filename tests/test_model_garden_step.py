@@ -119,9 +119,9 @@ def test_two_steps_equal_model_garden(tmp_path, monkeypatch):
   theirs_params, ours_params = release_params(), our_params()
   theirs_params.override(TINY, is_strict=True)
   ours_params.override(TINY, is_strict=True)
-  # The release synchronises BN; ours does under several replicas, and on
-  # one when asked.
-  ours_params.task.model.norm_activation.use_sync_bn = True
+  # Both synchronise BN, as their YAMLs say (published_recipe).
+  assert ours_params.task.model.norm_activation.use_sync_bn
+  assert theirs_params.task.model.norm_activation.use_sync_bn
   theirs_task = mg_pretrain.VideoSSLPretrainTask(theirs_params.task)
   ours_task = pretrain.CVRLPretrainTask(ours_params.task)
   theirs_model, ours_model = theirs_task.build_model(), ours_task.build_model()

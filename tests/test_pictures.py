@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
+import yaml
 
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
 from cvrl_tf import train as trainer_lib
@@ -202,13 +203,19 @@ def pretrained(tmp_path_factory):
   return directory
 
 
-def test_retrieval_picture_shows_neighbours_marked_by_class(patterns,
-                                                            pretrained,
-                                                            tmp_path):
+@pytest.fixture(scope='module')
+def retrieval_picture(patterns, pretrained, tmp_path_factory):
+  """(params, examples, PNG path) of 3 queries and their 4 neighbours."""
   params = tiny_knn(*patterns, init_checkpoint=pretrained)
-  output = str(tmp_path / 'retrieval.png')
+  output = str(tmp_path_factory.mktemp('retrieval') / 'retrieval.png')
   examples = retrieval_pictures.write_retrieval_grid(
       params, pretrained, output, num_queries=3, k=4, frames_per_clip=None)
+  return params, examples, output
+
+
+def test_retrieval_picture_shows_neighbours_marked_by_class(
+    pretrained, retrieval_picture):
+  params, examples, output = retrieval_picture
 
   # Neighbours by brute force on the extracted features.
   arrays = {}
@@ -259,3 +266,23 @@ def test_retrieval_picture_shows_neighbours_marked_by_class(patterns,
                  == examples.query_labels[row])
       assert tuple(image[top - 1, left - 1]) == (
           pictures.CORRECT_COLOR if correct else pictures.WRONG_COLOR)
+
+
+def test_show_retrieval_tool_writes_the_retrieval_picture(
+    pretrained, retrieval_picture, tmp_path):
+  """The tool end to end draws the picture checked above, pixel for pixel
+  (4 frames a clip: all of them)."""
+  params, _, expected = retrieval_picture
+  config_file = tmp_path / 'knn.yaml'
+  config_file.write_text(yaml.safe_dump(params.as_dict()))
+  output = tmp_path / 'retrieval.png'
+  result = run_tool('tools/show_retrieval.py', '--experiment=cvrl_knn_eval',
+                    f'--config_file={config_file}',
+                    f'--checkpoint_path={pretrained}', f'--output={output}',
+                    '--num_queries=3', '--k=4', '--frames_per_clip=4')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.startswith(f'Wrote {output}: 3 queries, ')
+  image = np.asarray(Image.open(output).convert('RGB'))
+  assert_not_blank(image)
+  np.testing.assert_array_equal(
+      image, np.asarray(Image.open(expected).convert('RGB')))

@@ -26,6 +26,16 @@ import xla_step
 TINY_SHAPES = {'feature_shape': [4, 32, 32, 3], 'global_batch_size': 2,
                'min_image_size': 36, 'shuffle_buffer_size': 4}
 TINY_R3D50 = {'backbone': {'r3d': {'width_multiplier': 0.125}}}
+TINY_CLASSIFICATION = {
+    'model': TINY_R3D50,
+    'train_data': {**TINY_SHAPES, 'num_classes': 10},
+    'validation_data': {**TINY_SHAPES, 'num_classes': 10,
+                        'num_test_clips': 1, 'num_test_crops': 1}}
+# The pretraining case compiles R3D-50's backward pass; the fine-tuning
+# steps compile theirs through R3D-18 (the same layer types, in basic
+# blocks, and fewer of them), which keeps the compile short.
+TINY_FINETUNE = {**TINY_CLASSIFICATION, 'model': {'backbone': {'r3d': {
+    'model_id': 18, 'width_multiplier': 0.125}}}}
 
 STEP_CASES = {
     'cvrl_pretrain': (
@@ -37,10 +47,16 @@ STEP_CASES = {
          'validation_data': TINY_SHAPES}),
     'cvrl_linear_eval': (
         'cvrl_linear_eval', 'cvrl_linear_eval_k400_r3d50.yaml',
-        {'model': TINY_R3D50,
-         'train_data': {**TINY_SHAPES, 'num_classes': 10},
-         'validation_data': {**TINY_SHAPES, 'num_classes': 10,
-                             'num_test_clips': 1, 'num_test_crops': 1}}),
+        TINY_CLASSIFICATION),
+    # All layers trained, with dropout: the backward pass through the
+    # backbone, which linear evaluation does not compile.
+    'cvrl_finetune': (
+        'cvrl_finetune_ucf101_split1', 'cvrl_finetune_ucf101_split1.yaml',
+        TINY_FINETUNE),
+    # Fine-tuning on a class-balanced subset, chosen on the host.
+    'cvrl_semi_supervised': (
+        'cvrl_semi_supervised', 'cvrl_semi_supervised_k400_1pct.yaml',
+        {**TINY_FINETUNE, 'train_subset': {}}),
 }
 
 
@@ -55,20 +71,34 @@ def _case_params(name, records):
   task = {key: dict(value) for key, value in task.items()}
   for key in ('train_data', 'validation_data'):
     task[key]['input_path'] = records
+  if 'train_subset' in task:
+    task['train_subset']['ids_file'] = _subset_ids_file(records, name)
   dtype = xla_step.step_dtype()
   return xla_step.parse_experiment(
       experiment, os.path.join(EXPERIMENTS_DIR, yaml_name),
       {'task': task, 'runtime': {'mixed_precision_dtype': dtype}})
 
 
+def _subset_ids_file(records, name):
+  return os.path.join(os.path.dirname(records), f'{name}_subset_ids.txt')
+
+
 @pytest.mark.parametrize('name', sorted(STEP_CASES))
 def test_train_step_compiles_with_xla(name, records):
   params = _case_params(name, records)
-  assert params.runtime.distribution_strategy == 'tpu'
   if name == 'cvrl_pretrain':
+    assert params.runtime.distribution_strategy == 'tpu'
     assert params.task.train_data.augmentation.device_augmentation
+  if name in ('cvrl_finetune', 'cvrl_semi_supervised'):
+    assert not params.task.freeze_backbone
+  if name == 'cvrl_finetune':
+    assert params.task.model.dropout_rate > 0
   logs = xla_step.compile_train_step(params)
   assert np.isfinite(logs['loss']), logs
+  if name == 'cvrl_semi_supervised':
+    # The YAML's 1% of each class: one of the toy records' videos each.
+    with open(_subset_ids_file(records, name)) as f:
+      assert len(f.read().split()) == 10
 
 
 def test_yaml_recipe_reaches_the_compiled_step(records):

@@ -57,6 +57,7 @@ class TinyVideos(tfds.core.GeneratorBasedBuilder):
   Split `train` has 5 videos of 6 to 10 frames, `test` 2.
   """
   VERSION = tfds.core.Version('1.0.0')
+  SPLIT_SIZES = {'train': 5, 'test': 2}
 
   def _info(self):
     return tfds.core.DatasetInfo(
@@ -67,8 +68,8 @@ class TinyVideos(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager
-    return {'train': self._generate_examples(5),
-            'test': self._generate_examples(2)}
+    return {split: self._generate_examples(size)
+            for split, size in self.SPLIT_SIZES.items()}
 
   def _generate_examples(self, num_videos):
     rng = np.random.default_rng(num_videos)
@@ -76,3 +77,25 @@ class TinyVideos(tfds.core.GeneratorBasedBuilder):
       yield f'video{i}', {
           'video': rng.integers(0, 256, (6 + i, 32, 32, 3), np.uint8),
           'label': i % 3}
+
+
+class ShardedTinyVideos(TinyVideos):
+  """`TinyVideos` with 8 train and 4 test videos, for several files a split."""
+  SPLIT_SIZES = {'train': 8, 'test': 4}
+
+
+def build(builder_cls, data_dir, num_files=None):
+  """Prepares the dataset of `builder_cls` in `data_dir`, offline.
+
+  Args:
+    builder_cls: `TinyVideos` or a subclass.
+    data_dir: the TFDS data directory.
+    num_files: files per split; TFDS chooses if None.
+
+  Returns:
+    The builder.
+  """
+  builder = builder_cls(data_dir=str(data_dir))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(num_shards=num_files))
+  return builder

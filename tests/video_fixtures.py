@@ -1,7 +1,7 @@
 """Writes small synthetic video (and non-video) files for tests, with PyAV."""
 import fractions
 import os
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import av
 import numpy as np
@@ -126,3 +126,68 @@ def write_broken_files(directory: str, valid_mp4: str) -> Dict[str, str]:
     f.write('path,label\nthis is not a video\n')
   write_audio_only(paths['audio'])
   return paths
+
+
+def _smooth_texture(height: int, width: int, rng: np.random.Generator,
+                    block: int = 3) -> np.ndarray:
+  """Returns a [H, W] uint8 texture of blurred noise that flow can track."""
+  coarse = rng.uniform(0, 255, (height // block + 2, width // block + 2))
+  fine = np.kron(coarse, np.ones((block, block)))[:height, :width]
+  # A 3x3 box filter twice: smooth enough for sub-pixel flow, still textured.
+  for _ in range(2):
+    padded = np.pad(fine, 1, mode='edge')
+    fine = sum(padded[i:i + height, j:j + width]
+               for i in range(3) for j in range(3)) / 9
+  return fine.astype(np.uint8)
+
+
+def translating_square_frames(
+    displacements: Sequence[Tuple[int, int]], height: int, width: int,
+    side: int, start: Tuple[int, int],
+    seed: int = 0) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
+  """Frames of a textured square moving over a still textured backdrop.
+
+  Args:
+    displacements: (dx, dy) in pixels from each frame to the next, x to the
+      right and y downwards; len + 1 frames are made.
+    height: Frame height.
+    width: Frame width.
+    side: Side of the square.
+    start: (x, y) of the square's top-left corner in the first frame.
+    seed: Varies both textures.
+
+  Returns:
+    uint8 [T, H, W, 3] frames and the (x, y) top-left corner of the square
+    in each frame.
+  """
+  rng = np.random.default_rng(seed)
+  backdrop = _smooth_texture(height, width, rng) // 2
+  square = 128 + _smooth_texture(side, side, rng) // 2
+  corners = [tuple(start)]
+  for dx, dy in displacements:
+    corners.append((corners[-1][0] + dx, corners[-1][1] + dy))
+  frames = np.repeat(backdrop[None], len(corners), axis=0)
+  for t, (x, y) in enumerate(corners):
+    frames[t, y:y + side, x:x + side] = square
+  return np.repeat(frames[..., None], 3, axis=-1), corners
+
+
+def write_size_changing_video(path: str, num_frames: int = 4) -> str:
+  """Writes an MPEG-2 stream whose frame size changes halfway; returns path.
+
+  Two elementary streams of different sizes, concatenated: decoders follow
+  the second sequence header, as with streams recorded across a resolution
+  switch.
+  """
+  parts = []
+  for height, width in ((48, 64), (64, 96)):
+    part = f'{path}.{width}x{height}'
+    frames = moving_frames(num_frames, height, width)
+    write_video(part, frames, fps=25, codec='mpeg2video',
+                container_format='mpeg2video')
+    with open(part, 'rb') as f:
+      parts.append(f.read())
+    os.remove(part)
+  with open(path, 'wb') as f:
+    f.write(b''.join(parts))
+  return path

@@ -1,10 +1,14 @@
-"""Writes per-video encoder features of TFRecords to an `.npz` file.
+"""Writes per-video encoder features of TFRecords or a TFDS split to `.npz`.
 
   python tools/extract_features.py --experiment=cvrl_pretrain \
     --config_file=cvrl_tf/configs/experiments/cvrl_pretrain_k400_r3d50_800ep.yaml \
     --checkpoint_path=gs://bucket/pretrain \
     --input_path='gs://bucket/records/validation-*' \
     --output_path=gs://bucket/features/validation.npz
+
+or, instead of --input_path, a dataset built by `tfds build`:
+
+    --tfds_name=ucf101/ucf101_1 --tfds_split=test --tfds_data_dir=/data/tfds
 
 The file holds `video_ids` [V], `labels` [V] and `features` [V, C]; see
 `cvrl_tf.evaluation.extract`.
@@ -24,8 +28,15 @@ from cvrl_tf.evaluation import extract
 
 _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()
 _INPUT_PATH = flags.DEFINE_string(
-    'input_path', None, 'TFRecord file pattern(s), comma-separated.',
-    required=True)
+    'input_path', '', 'TFRecord file pattern(s), comma-separated; or give '
+    '--tfds_name and --tfds_split.')
+_TFDS_NAME = flags.DEFINE_string(
+    'tfds_name', '', 'A TFDS video dataset, e.g. ucf101/ucf101_1, instead of '
+    '--input_path.')
+_TFDS_SPLIT = flags.DEFINE_string('tfds_split', '',
+                                  'Its split, e.g. train or test.')
+_TFDS_DATA_DIR = flags.DEFINE_string(
+    'tfds_data_dir', '', 'Where it was built; default TFDS\'s own.')
 _OUTPUT_PATH = flags.DEFINE_string(
     'output_path', None, 'The .npz file to write, local or gs://.',
     required=True)
@@ -44,8 +55,10 @@ def main(argv):
     params = _CHECKPOINT_FLAGS.experiment_params()
     arrays = extract.extract_to_npz(
         params, _CHECKPOINT_FLAGS.checkpoint_path.value, _INPUT_PATH.value,
-        _OUTPUT_PATH.value, _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value)
-  except common_flags.CHECKPOINT_TOOL_ERRORS as e:
+        _OUTPUT_PATH.value, _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value,
+        tfds_name=_TFDS_NAME.value, tfds_split=_TFDS_SPLIT.value,
+        tfds_data_dir=_TFDS_DATA_DIR.value)
+  except common_flags.CHECKPOINT_TOOL_ERRORS + (extract.SourceError,) as e:
     sys.exit(f'error: {e}')
   print(f'Wrote features {arrays["features"].shape} of '
         f'{len(arrays["video_ids"])} videos to {_OUTPUT_PATH.value}')

@@ -18,10 +18,20 @@ Usage:
   python tools/make_tfrecords.py --hmdb51_split_dir=/data/testTrainMulti \
       --hmdb51_subset=test --video_root=/data/hmdb51 \
       --output_dir=/data/hmdb51 --split=test
+  python tools/make_tfrecords.py --video_dir=/data/videos \
+      --output_dir=/data/records_flow --flow=tvl1
+
+With `--engine=beam` (needs `pip install 'cvrl_tf[beam]'`) the same
+conversion runs as an Apache Beam pipeline; everything after `--` is passed to
+Beam's PipelineOptions untouched:
+  python tools/make_tfrecords.py --engine=beam --video_dir=/data/videos \
+      --output_dir=/data/records -- --runner=DirectRunner \
+      --direct_num_workers=2 --direct_running_mode=multi_processing
 
 Exits with status 1 and a one-line message if the inputs are unusable or no
 video could be converted.
 """
+import functools
 import os
 import sys
 
@@ -29,6 +39,7 @@ from absl import app
 from absl import flags
 
 from cvrl_tf.data_prep import converter
+from cvrl_tf.data_prep import optical_flow
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
 
@@ -69,18 +80,45 @@ _MIN_RESIZE = flags.DEFINE_integer(
     'ratio kept; 0 keeps the source size.', lower_bound=0)
 _JPEG_QUALITY = flags.DEFINE_integer('jpeg_quality', 90, 'JPEG quality.',
                                      lower_bound=1, upper_bound=100)
-_NUM_WORKERS = flags.DEFINE_integer('num_workers', os.cpu_count() or 1,
-                                    'Decoding processes.', lower_bound=1)
+_FLOW = flags.DEFINE_enum(
+    'flow', 'none', ['none', *optical_flow.FLOW_METHODS],
+    'Also store optical flow between consecutive stored frames under '
+    'flow/encoded: tvl1 (TV-L1, as ViCC and CoCLR; needs OpenCV contrib) or '
+    'farneback (much cheaper). Computed on the resized frames.')
+_NUM_WORKERS = flags.DEFINE_integer(
+    'num_workers', os.cpu_count() or 1,
+    'Decoding processes of --engine=local; Beam runners take theirs from '
+    'the pipeline options.', lower_bound=1)
 _TIMEOUT_PER_VIDEO = flags.DEFINE_float(
     'timeout_per_video', 300.0,
     'Seconds after which a video is abandoned as failed.', lower_bound=1e-3)
 
+_ENGINE = flags.DEFINE_enum(
+    'engine', 'local', ['local', 'beam'],
+    'local: a pool of --num_workers processes on this machine. beam: an '
+    'Apache Beam pipeline, configured by the options after `--`.')
+
 flags.mark_flag_as_required('output_dir')
 
 
+def _shard_writer(pipeline_args):
+  """The converter's engine; exits with a message if it is unavailable."""
+  if _ENGINE.value == 'local':
+    if pipeline_args:
+      sys.exit(f'make_tfrecords: unexpected arguments: {pipeline_args}')
+    return converter.write_shards_locally
+  try:
+    # Apache Beam is an optional extra, only imported when asked for.
+    from cvrl_tf.data_prep import beam_pipeline  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    sys.exit(f"make_tfrecords: --engine=beam needs Apache Beam (pip install "
+             f"'cvrl_tf[beam]'): {e}")
+  return functools.partial(beam_pipeline.write_shards,
+                           pipeline_args=pipeline_args)
+
+
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f'make_tfrecords: unexpected arguments: {argv[1:]}')
+  write_shards = _shard_writer(argv[1:])
   try:
     videos, label_map = sources.load_videos(
         video_dir=_VIDEO_DIR.value,
@@ -99,10 +137,12 @@ def main(argv):
         decode_options=video_decoding.DecodeOptions(
             fps=_FPS.value,
             min_resize=_MIN_RESIZE.value,
-            jpeg_quality=_JPEG_QUALITY.value),
+            jpeg_quality=_JPEG_QUALITY.value,
+            flow=None if _FLOW.value == 'none' else _FLOW.value),
         num_workers=_NUM_WORKERS.value,
         timeout_per_video=_TIMEOUT_PER_VIDEO.value)
-    report = converter.convert_videos(videos, label_map, config)
+    report = converter.convert_videos(videos, label_map, config,
+                                      write_shards)
   except sources.InputError as e:
     sys.exit(f'make_tfrecords: {e}')
   if not report.converted:

@@ -103,9 +103,23 @@ class ContrastiveLosses(hyperparams.Config):
       the trainable kernels (backbone and head; not BN, not biases) to the
       loss, as the release does (`losses.contrastive_loss`). Leave it 0 with
       LARS, whose `weight_decay_rate` decays the weights instead.
+    loss_over_replicas: what each replica's gradient is the gradient of
+      (the optimizer sums the replicas' gradients):
+      'mean': its loss divided by the number of replicas, so the update is
+        that of the global batch's mean loss on any number of replicas and
+        a learning rate means the same on any slice (ours, the default);
+      'sum': its loss undivided, as Model Garden's video_ssl task
+        (`scaled_loss = loss`), so on N replicas the update, weight decay
+        included, is N times that of 'mean' (as if the rate were N times
+        larger). On one replica the two are the same.
   """
   temperature: float = 0.1
   l2_weight_decay: float = 0.0
+  loss_over_replicas: str = 'mean'
+
+
+# `ContrastiveLosses.loss_over_replicas` choices.
+LOSS_OVER_REPLICAS = ('mean', 'sum')
 
 
 @dataclasses.dataclass

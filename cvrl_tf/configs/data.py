@@ -24,6 +24,8 @@ class TemporalAugmentation(hyperparams.Config):
 
 # `SpatialAugmentation.crop_sampler` choices.
 CROP_SAMPLERS = ('inception', 'sample_distorted_bounding_box')
+# `SpatialAugmentation.contrast_mean` choices.
+CONTRAST_MEANS = ('frame', 'clip')
 
 
 @dataclasses.dataclass
@@ -47,6 +49,21 @@ class SpatialAugmentation(hyperparams.Config):
     color_jitter_prob: probability of colour jitter.
     color_jitter_strength: SimCLR strength s: brightness, contrast and
       saturation 0.8 s, hue 0.2 s.
+    contrast_mean: what contrast scales values around:
+      'frame': each frame's per-channel mean, as `tf.image.adjust_contrast`
+        does per image, so a frame's result does not depend on the other
+        frames of its clip;
+      'clip': the whole clip's per-channel mean, as the authors' release
+        (Model Garden `video_ssl_preprocess_ops.random_color_jitter_3d`
+        jitters the clip reshaped into one tall image).
+      The factor is drawn once per clip either way; the two differ only
+      where frames differ in mean colour.
+    truncate_resized_frames: cast the resized crops of training clips to
+      integers by truncation, as the release does (Model Garden
+      `preprocess_ops_3d.random_crop_resize`: `tf.cast` of the float resize
+      to uint8), which lowers them by 0.5/255 on average. When False the
+      host path keeps the float resize and device augmentation rounds it to
+      uint8.
     grayscale_prob: probability of converting to grayscale.
     blur_prob: probability of Gaussian blur (sigma in [0.1, 2.0], kernel a
       tenth of the crop size) of either view under 'symmetric'
@@ -72,6 +89,8 @@ class SpatialAugmentation(hyperparams.Config):
   flip: bool = True
   color_jitter_prob: float = 0.8
   color_jitter_strength: float = 1.0
+  contrast_mean: str = 'frame'
+  truncate_resized_frames: bool = False
   grayscale_prob: float = 0.2
   blur_prob: float = 0.5
   view_blur_solarize: str = 'symmetric'
@@ -109,7 +128,8 @@ class Augmentation(hyperparams.Config):
       from the same seeds (passed in `features['photometric_params']`), so
       the augmentation's distribution and, for a fixed `seed`, its values
       are those of the host path up to the rounding of the resized frames
-      to uint8 (at most 0.5/255). It moves more than half of the host CPU
+      to uint8 (at most 0.5/255; none with
+      `spatial.truncate_resized_frames`, where both paths truncate). It moves more than half of the host CPU
       cost per video to the accelerator and sends it a quarter of the
       bytes. Requires `spatial.temporally_consistent`. `dtype` applies to
       the augmented views.
@@ -140,11 +160,16 @@ class DataConfig(video_classification.DataConfig):
       with an error.
     output_video_id: also output `features['video_id']` (string, '' when a
       record has no `video/id`), e.g. to aggregate predictions per video.
+    read_flow: also read the optical flow stored by `tools/make_tfrecords.py
+      --flow` and output it as `features['flow']`, laid out as
+      `features['image']` (see `cvrl_tf.dataloaders.video_parser`).
+      TFRecords only.
   """
   is_ssl: bool = False
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
   seed: Optional[int] = None
   skip_bad_records: bool = False
   output_video_id: bool = False
+  read_flow: bool = False
   shuffle_buffer_size: int = 64
   min_image_size: int = 256

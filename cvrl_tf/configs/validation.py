@@ -15,6 +15,7 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 
+from cvrl_tf.configs import cvrl as cvrl_cfg
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.configs import evaluation as eval_cfg
 from cvrl_tf.configs import tclr_data
@@ -84,6 +85,10 @@ def _check_input_path(name: str, data_config) -> None:
   if input_path and data_config.tfds_name:
     raise ConfigError(f'task.{name} sets both input_path and tfds_name: '
                       'read either TFRecords or a TFDS dataset.')
+  if data_config.tfds_name and getattr(data_config, 'read_flow', False):
+    raise ConfigError(
+        f'task.{name}.read_flow needs TFRecords written by '
+        'tools/make_tfrecords.py --flow; TFDS datasets have no flow.')
   if data_config.tfds_name:
     try:
       tfds_source.check_source(data_config)
@@ -269,6 +274,7 @@ def _check_augmentation(name: str, data_config) -> None:
         f'{field}.crop_aspect_ratio_range must be [low, high] with '
         f'0 < low <= high, got {list(spatial.crop_aspect_ratio_range)}.')
   for key, choices in (('crop_sampler', data_cfg.CROP_SAMPLERS),
+                       ('contrast_mean', data_cfg.CONTRAST_MEANS),
                        ('view_blur_solarize', data_cfg.VIEW_BLUR_SOLARIZE)):
     if getattr(spatial, key) not in choices:
       raise ConfigError(f'{field}.{key} must be one of {sorted(choices)}, '
@@ -327,6 +333,12 @@ def validate(params, mode: str) -> None:
     raise ConfigError('task.view_summary_videos must be 0 (no images) or '
                       f'more, got {params.task.view_summary_videos}.')
   _check_task_choices(params.task)
+  loss_over_replicas = getattr(getattr(params.task, 'losses', None),
+                               'loss_over_replicas', 'mean')
+  if loss_over_replicas not in cvrl_cfg.LOSS_OVER_REPLICAS:
+    raise ConfigError(
+        'task.losses.loss_over_replicas must be one of '
+        f'{sorted(cvrl_cfg.LOSS_OVER_REPLICAS)}, got {loss_over_replicas!r}.')
   read = data_configs_read(params, mode)
   for name, data_config in read:
     _check_clip_shapes(name, data_config)

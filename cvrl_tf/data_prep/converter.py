@@ -8,8 +8,9 @@ inputs and settings. A rerun with the same fingerprint keeps the recorded
 shards and produces only the missing ones; otherwise the split's shards are
 deleted and rebuilt. Either way every video ends up in exactly one shard.
 
-Videos are decoded in worker processes (see `worker_pool`), so a video that
-crashes or hangs the decoder is recorded as failed and the run goes on.
+Videos are decoded, and their optical flow computed if asked, in worker
+processes (see `worker_pool`), so a video that crashes or hangs the decoder
+or the flow is recorded as failed and the run goes on.
 Failures are listed in `SPLIT_report.json`:
 `{"converted": N, "failed": [{"path": ..., "error": ...}, ...]}`.
 """
@@ -22,11 +23,12 @@ import hashlib
 import json
 import os
 import time
-from typing import Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 from absl import logging
 import tensorflow as tf
 
+from cvrl_tf.data_prep import optical_flow
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
@@ -89,16 +91,38 @@ def assign_shards(videos: Sequence[sources.VideoEntry],
 def fingerprint(videos: Sequence[sources.VideoEntry],
                 config: ConversionConfig) -> str:
   """Hashes everything that determines the content of the shards."""
+  decode_options = dataclasses.asdict(config.decode_options)
+  if decode_options['flow'] is None:
+    # Runs without flow keep the fingerprint they had before the option
+    # existed, so they still resume.
+    del decode_options['flow']
   settings = {
       'format_version': _FORMAT_VERSION,
       'split': config.split,
       'num_shards': config.num_shards,
-      'decode_options': dataclasses.asdict(config.decode_options),
+      'decode_options': decode_options,
       'videos': sorted([v.video_id, v.path, v.label_index, v.label_text]
                        for v in videos),
   }
   return hashlib.sha256(
       json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def decode_task(config: ConversionConfig) -> Callable[[str], Any]:
+  """The work done on one video file, whatever runs the conversion.
+
+  Returns a picklable function of a local video path whose result
+  `serialized_record` turns into the video's record.
+  """
+  return functools.partial(
+      video_decoding.decode_video, options=config.decode_options)
+
+
+def serialized_record(video: sources.VideoEntry, decoded: Any,
+                      config: ConversionConfig) -> bytes:
+  """The record of a video from the result of `decode_task(config)`."""
+  return records.make_sequence_example(
+      video, decoded, config.decode_options.flow).SerializeToString()
 
 
 def _validate(videos: Sequence[sources.VideoEntry],
@@ -110,6 +134,10 @@ def _validate(videos: Sequence[sources.VideoEntry],
   if not config.split or '/' in config.split:
     raise sources.InputError(f'invalid split name: {config.split!r}')
   sources.check_unique_ids(videos)
+  if config.decode_options.flow is not None:
+    problem = optical_flow.method_unavailable(config.decode_options.flow)
+    if problem:
+      raise sources.InputError(problem)
 
 
 def _prepare_output(config: ConversionConfig,
@@ -145,10 +173,7 @@ def _prepare_output(config: ConversionConfig,
       os.path.join(output_dir, records.shard_pattern(split))):
     if os.path.basename(path) not in kept:
       tf.io.gfile.remove(path)
-  records.write_json(manifest_path, {
-      'fingerprint': run_fingerprint,
-      'shards': kept
-  })
+  write_manifest(config, run_fingerprint, kept)
   return kept
 
 
@@ -190,16 +215,20 @@ def _in_input_order(
       next_index += 1
 
 
-def _write_shards(shards: Dict[str, List[sources.VideoEntry]],
-                  config: ConversionConfig, run_fingerprint: str,
-                  manifest: Dict[str, dict]) -> None:
-  """Decodes and writes the given shards, recording each in the manifest."""
+# Writes the given {shard name: videos} and records each finished shard in
+# the manifest {shard name: {'size', 'converted', 'failed'}} and its file.
+ShardWriter = Callable[
+    [Dict[str, List[sources.VideoEntry]], ConversionConfig, str,
+     Dict[str, dict]], None]
+
+
+def write_shards_locally(shards: Dict[str, List[sources.VideoEntry]],
+                         config: ConversionConfig, run_fingerprint: str,
+                         manifest: Dict[str, dict]) -> None:
+  """Decodes and writes the given shards with a pool of worker processes."""
   videos = [video for shard in shards.values() for video in shard]
-  decode = functools.partial(
-      video_decoding.decode_video, options=config.decode_options)
+  decode = decode_task(config)
   progress = _Progress(len(videos), config.split)
-  manifest_path = os.path.join(config.output_dir,
-                               records.manifest_name(config.split))
   run = worker_pool.run_tasks(decode, [video.path for video in videos],
                               config.num_workers, config.timeout_per_video)
   with contextlib.closing(run):
@@ -211,8 +240,7 @@ def _write_shards(shards: Dict[str, List[sources.VideoEntry]],
         for video in shard:
           result = next(results)
           if result.error is None:
-            example = records.make_sequence_example(video, result.value)
-            writer.write(example.SerializeToString())
+            writer.write(serialized_record(video, result.value, config))
           else:
             logging.warning('Skipping %s: %s', video.path, result.error)
             failed.append({'path': video.path, 'error': result.error})
@@ -223,15 +251,22 @@ def _write_shards(shards: Dict[str, List[sources.VideoEntry]],
           'converted': len(shard) - len(failed),
           'failed': failed
       }
-      records.write_json(manifest_path, {
-          'fingerprint': run_fingerprint,
-          'shards': manifest
-      })
+      write_manifest(config, run_fingerprint, manifest)
 
 
-def convert_videos(videos: Sequence[sources.VideoEntry],
-                   label_map: sources.LabelMap,
-                   config: ConversionConfig) -> ConversionReport:
+def write_manifest(config: ConversionConfig, run_fingerprint: str,
+                   manifest: Dict[str, dict]) -> None:
+  """Saves the list of finished shards of a split."""
+  records.write_json(
+      os.path.join(config.output_dir, records.manifest_name(config.split)),
+      {'fingerprint': run_fingerprint, 'shards': manifest})
+
+
+def convert_videos(
+    videos: Sequence[sources.VideoEntry],
+    label_map: sources.LabelMap,
+    config: ConversionConfig,
+    write_shards: ShardWriter = write_shards_locally) -> ConversionReport:
   """Converts videos into the shards of one split, resuming a killed run.
 
   Writes, in `config.output_dir`: the shards `SPLIT-xxxxx-of-yyyyy.tfrecord`,
@@ -241,6 +276,8 @@ def convert_videos(videos: Sequence[sources.VideoEntry],
     videos: Videos with label indices, with unique ids.
     label_map: The {label name: index} map the indices come from.
     config: Output and decoding settings.
+    write_shards: What decodes and writes the missing shards: the local
+      worker pool, or another engine such as `beam_pipeline`.
 
   Returns:
     The report over all shards of the split, including kept ones.
@@ -264,7 +301,7 @@ def convert_videos(videos: Sequence[sources.VideoEntry],
       'from an earlier run).', sum(map(len, missing.values())), len(missing),
       config.num_shards, config.split, config.output_dir,
       config.num_shards - len(missing))
-  _write_shards(missing, config, run_fingerprint, manifest)
+  write_shards(missing, config, run_fingerprint, manifest)
 
   converted = sum(manifest[name]['converted'] for name in shards)
   failed = [entry for name in shards for entry in manifest[name]['failed']]

@@ -31,8 +31,15 @@ TEMP_PREFIX = '.tmp.'
 
 def make_sequence_example(
     video: sources.VideoEntry,
-    decoded: video_decoding.DecodedVideo) -> tf.train.SequenceExample:
-  """Builds the record of one video."""
+    decoded: video_decoding.DecodedVideo,
+    flow_method: Optional[str] = None) -> tf.train.SequenceExample:
+  """Builds the record of one video.
+
+  Args:
+    video: The video's id and label.
+    decoded: Its frames, and flows if `flow_method` is set.
+    flow_method: How `decoded.flows` were computed.
+  """
   example = tf.train.SequenceExample()
   context = example.context.feature
   context[record_layout.LABEL_INDEX_KEY].int64_list.value.append(
@@ -49,6 +56,12 @@ def make_sequence_example(
   images = example.feature_lists.feature_list[record_layout.IMAGE_KEY]
   for jpeg in decoded.frames:
     images.feature.add().bytes_list.value.append(jpeg)
+  if decoded.flows:
+    context[record_layout.FLOW_METHOD_KEY].bytes_list.value.append(
+        flow_method.encode())
+    flows = example.feature_lists.feature_list[record_layout.FLOW_KEY]
+    for jpeg in decoded.flows:
+      flows.feature.add().bytes_list.value.append(jpeg)
   return example
 
 
@@ -73,7 +86,8 @@ def manifest_name(split: str) -> str:
   return f'{split}_manifest.json'
 
 
-def _temp_path(path: str) -> str:
+def temp_path(path: str) -> str:
+  """A unique temporary name next to `path`, matched by `remove_temp_files`."""
   directory, name = os.path.split(path)
   return os.path.join(directory, f'{TEMP_PREFIX}{name}.{uuid.uuid4().hex}')
 
@@ -87,7 +101,7 @@ class AtomicRecordWriter:
 
   def __init__(self, path: str):
     self._path = path
-    self._temp_path = _temp_path(path)
+    self._temp_path = temp_path(path)
     self._writer = tf.io.TFRecordWriter(self._temp_path)
 
   def write(self, serialized: bytes) -> None:
@@ -113,10 +127,10 @@ class AtomicRecordWriter:
 
 def write_json(path: str, value: Any) -> None:
   """Writes `value` as JSON, atomically."""
-  temp_path = _temp_path(path)
-  with tf.io.gfile.GFile(temp_path, 'w') as f:
+  temp = temp_path(path)
+  with tf.io.gfile.GFile(temp, 'w') as f:
     json.dump(value, f, indent=1, sort_keys=True)
-  tf.io.gfile.rename(temp_path, path, overwrite=True)
+  tf.io.gfile.rename(temp, path, overwrite=True)
 
 
 def read_json(path: str) -> Optional[Any]:

@@ -2,7 +2,7 @@
 
 This module runs inside the converter's worker processes, which are kept free
 of TensorFlow so that they start fast and a crashing decoder cannot take the
-writer process down; it must only depend on PyAV, NumPy and Pillow.
+writer process down; it must only depend on PyAV, NumPy, Pillow and OpenCV.
 """
 
 import dataclasses
@@ -13,6 +13,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from cvrl_tf.data_prep import optical_flow
+
 _Item = TypeVar('_Item')
 
 # Containers may round timestamps to milliseconds (Matroska, WebM), so an
@@ -22,6 +24,8 @@ _END_TOLERANCE_SECONDS = 1e-3
 # An output time midway between two source frames takes the earlier one, which
 # is on display at that time; this absorbs float rounding of the midpoint.
 _TIE_TOLERANCE_SECONDS = 1e-9
+# ViCC and CoCLR store flow as JPEG at quality 100 (`extract_ff.py`).
+_FLOW_JPEG_QUALITY = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,10 +37,13 @@ class DecodeOptions:
     min_resize: Length in pixels of the short side of the output frames, the
       aspect ratio being kept. 0 keeps the source resolution.
     jpeg_quality: JPEG quality of the stored frames, in [1, 100].
+    flow: Optical flow method between consecutive stored frames, one of
+      `optical_flow.FLOW_METHODS`, or None for no flow.
   """
   fps: Optional[float] = None
   min_resize: int = 256
   jpeg_quality: int = 90
+  flow: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +55,13 @@ class DecodedVideo:
     fps: Frame rate of `frames`: the requested output rate when resampling,
       else the source rate.
     source_fps: Frame rate of the source stream.
+    flows: One JPEG flow image per consecutive pair of `frames` (flow i from
+      frame i to frame i + 1); empty without flow.
   """
   frames: List[bytes]
   fps: float
   source_fps: float
+  flows: List[bytes] = dataclasses.field(default_factory=list)
 
 
 def resized_shape(height: int, width: int, min_resize: int) -> Tuple[int, int]:
@@ -143,10 +153,18 @@ def resample_by_time(timed_items: Iterable[Tuple[float, _Item]], fps: float,
     index += 1
 
 
-def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
-  """Encodes an [H, W, 3] uint8 RGB image as JPEG bytes."""
+def encode_jpeg(image: np.ndarray, quality: int,
+                subsampling: int = -1) -> bytes:
+  """Encodes an [H, W, 3] uint8 RGB image as JPEG bytes.
+
+  Args:
+    image: The image.
+    quality: JPEG quality in [1, 100].
+    subsampling: Pillow's chroma subsampling: -1 its default, 0 for 4:4:4.
+  """
   buffer = io.BytesIO()
-  Image.fromarray(image).save(buffer, format='JPEG', quality=quality)
+  Image.fromarray(image).save(buffer, format='JPEG', quality=quality,
+                              subsampling=subsampling)
   return buffer.getvalue()
 
 
@@ -212,19 +230,29 @@ def decode_video(path: str, options: DecodeOptions) -> DecodedVideo:
       frames = (frame for _, frame in timed_frames)
     else:
       frames = resample_by_time(timed_frames, options.fps, 1.0 / source_fps)
-    jpegs = []
-    previous_frame, previous_jpeg = None, None
+    jpegs, flow_jpegs = [], []
+    flows = (optical_flow.FlowSequence(options.flow) if options.flow
+             else None)
+    previous_frame, previous_jpeg, rgb = None, None, None
     for frame in frames:
+      repeated = frame is previous_frame
       # Upsampling repeats frames; encode each source frame only once.
-      if frame is not previous_frame:
+      if not repeated:
         turns = quarter_turns_to_upright(frame.rotation, stream.metadata)
         rgb = _frame_to_rgb(frame, turns, options.min_resize)
         previous_frame = frame
         previous_jpeg = encode_jpeg(rgb, options.jpeg_quality)
       jpegs.append(previous_jpeg)
+      if flows is not None:
+        flow_image = flows.add(rgb, repeats_previous=repeated)
+        if flow_image is not None:
+          # 4:4:4: subsampled chroma would average x and y over 2x2 pixels.
+          flow_jpegs.append(encode_jpeg(flow_image, _FLOW_JPEG_QUALITY,
+                                        subsampling=0))
   if not jpegs:
     raise ValueError('no decodable video frame')
   return DecodedVideo(
       frames=jpegs,
       fps=source_fps if options.fps is None else float(options.fps),
-      source_fps=source_fps)
+      source_fps=source_fps,
+      flows=flow_jpegs)

@@ -19,31 +19,37 @@ class PostBatchProcessor:
 
   def __call__(self, features: Features,
                label: tf.Tensor) -> Tuple[Features, tf.Tensor]:
-    """Reshapes `features['image']`.
+    """Reshapes `features['image']`, and `features['flow']` the same way.
 
     Args:
-      features: 'image' [B, V, T, H, W, 3] with V views per video
-        (evaluation), a pair of [B, T, H, W, 3] (SSL training) or
+      features: 'image' (and maybe 'flow') [B, V, T, H, W, 3] with V views
+        per video (evaluation), a pair of [B, T, H, W, 3] (SSL training) or
         [B, T, H, W, 3]; for SSL training maybe photometric parameters, dict
         of [B, 2, ...].
       label: [B, ...], returned unchanged.
 
     Returns:
-      Features with 'image' [2B, T, H, W, 3] view-major for SSL training
-      (and parameters [2B, ...] in the same order), [B * V, T, H, W, 3]
-      video-major for evaluation; label.
+      Features with 'image' (and 'flow') [2B, T, H, W, 3] view-major for
+      SSL training (and parameters [2B, ...] in the same order),
+      [B * V, T, H, W, 3] video-major for evaluation; label.
     """
     features = dict(features)
-    image = features['image']
-    if self._is_training and self._is_ssl:
-      image = tf.concat(image, axis=0)
-      if device_augmentation.PARAMS_KEY in features:
-        features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
-            _fold_views, features[device_augmentation.PARAMS_KEY])
-    elif not self._is_training:
-      image = tf.reshape(image, [-1, *image.shape[2:]])
-    features['image'] = image
+    for key in ('image', 'flow'):
+      if key in features:
+        features[key] = self._fold(features[key])
+    if (self._is_training and self._is_ssl
+        and device_augmentation.PARAMS_KEY in features):
+      features[device_augmentation.PARAMS_KEY] = tf.nest.map_structure(
+          _fold_views, features[device_augmentation.PARAMS_KEY])
     return features, label
+
+  def _fold(self, clips):
+    """A batch of clips or views -> [rows, T, H, W, 3]."""
+    if self._is_training and self._is_ssl:
+      return tf.concat(clips, axis=0)
+    if not self._is_training:
+      return tf.reshape(clips, [-1, *clips.shape[2:]])
+    return clips
 
 
 def _fold_views(tensor: tf.Tensor) -> tf.Tensor:

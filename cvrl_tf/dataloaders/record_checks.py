@@ -13,8 +13,10 @@ are graph ops on the encoded record, run before any frame is decoded:
             in the file.
   content   a video with no frames, a frame without the JPEG signature
             (`tf.io.is_jpeg`), and, when `num_classes` > 0, a record with no
-            label or a label outside [0, num_classes); with `min_frames`, a
-            video shorter than a method's clips need (TCLR's).
+            label or a label outside [0, num_classes); when flows are read,
+            a video without one flow per consecutive frame pair or with a
+            flow that is not a JPEG; with `min_frames`, a video shorter
+            than a method's clips need (TCLR's).
 
 By default the first bad record stops the input pipeline with an
 InvalidArgumentError whose message contains
@@ -22,9 +24,11 @@ InvalidArgumentError whose message contains
 dropped instead, and reported, by `skipped_records`.
 """
 import concurrent.futures
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
+
+from cvrl_tf.data_prep import record_layout
 
 Features = Dict[str, tf.Tensor]
 
@@ -135,7 +139,8 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str,
   """(failed, message_fn) of each check of a decoded video, in report order.
 
   Args:
-    decoded: 'frames' string [N], 'label' int64 [L].
+    decoded: 'frames' string [N], 'label' int64 [L], maybe 'flows' string
+      [M].
     num_classes: labels must lie in [0, num_classes) when > 0.
     image_key: frame feature name, for the message.
     min_frames: videos with fewer frames (but some) fail.
@@ -157,6 +162,8 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str,
          lambda: tf.strings.join([
              'video has ', as_text(num_frames), ' frames, fewer than the ',
              str(min_frames), ' its clips need'])))
+  if 'flows' in decoded:
+    checks += _flow_checks(frames, decoded['flows'])
   if num_classes > 0:
     out_of_range = (labels < 0) | (labels >= num_classes)
     checks += [
@@ -166,6 +173,25 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str,
             f' is outside [0, {num_classes})'])),
     ]
   return checks
+
+
+def _flow_checks(frames: tf.Tensor, flows: tf.Tensor
+                ) -> List[Tuple[tf.Tensor, Callable[[], tf.Tensor]]]:
+  """(failed, message_fn) of the flow checks: N - 1 JPEG flows, N >= 2."""
+  not_jpeg = tf.logical_not(tf.io.is_jpeg(flows))
+  num_frames, num_flows = tf.size(frames), tf.size(flows)
+  return [
+      ((num_flows != num_frames - 1) | (num_flows == 0),
+       lambda: tf.strings.join([
+           'video has ', as_text(num_frames), ' frames and ',
+           as_text(num_flows), ' flows (feature list '
+           f'{record_layout.FLOW_KEY}); two-stream input needs at least 2 '
+           'frames and one flow per consecutive pair (tools/'
+           'make_tfrecords.py --flow)'])),
+      (tf.reduce_any(not_jpeg), lambda: tf.strings.join([
+          'flow ', _first(not_jpeg), ' of ', as_text(num_flows),
+          ' is not a JPEG'])),
+  ]
 
 
 def _first_failure(checks, video_id: tf.Tensor) -> tf.Tensor:
@@ -261,13 +287,27 @@ def strip_checks(element: Features, keep_source: bool = False) -> Features:
   return {k: v for k, v in element.items() if k not in dropped}
 
 
+_BAD_RECORD = 'bad record in '
+
+
 def _keep_or_raise(element: Features) -> tf.Tensor:
   """Whether `element` is a good video; raises if it reports bad records."""
-  message = tf.strings.join(['bad record in ', element[SOURCE_KEY], ': ',
+  message = tf.strings.join([_BAD_RECORD, element[SOURCE_KEY], ': ',
                              element[PROBLEM_KEY]])
   check = tf.debugging.Assert(element[NUM_BAD_KEY] == 0, [message])
   with tf.control_dependencies([check]):
     return tf.identity(element[KEEP_KEY])
+
+
+def bad_record_message(error_text: str) -> Optional[str]:
+  """`bad record in FILE: PROBLEM` from the text of the error the input
+  stopped with, or None if it stopped for another reason."""
+  for line in error_text.splitlines():
+    start = line.find(_BAD_RECORD)
+    if start >= 0:
+      # tf.debugging.Assert prints its data in brackets.
+      return line[start:].rstrip(']')
+  return None
 
 
 def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,

@@ -15,6 +15,9 @@ read). Stages, each a graph function:
   record_checks     no frames, a frame that is not a JPEG, a label outside
                     [0, num_classes): the input stops, or with
                     `skip_bad_records` the video is reported and dropped
+  tfds_files        a file that gave fewer examples than it holds (a
+                    damaged or truncated file): reported, by file, after
+                    each pass, in the same way
 
 `video_input.build_dataset` then samples frames, decodes only the crop
 windows of the selected ones, augments and batches exactly as for TFRecords.
@@ -29,6 +32,7 @@ from official.vision.dataloaders import video_input as mg_video_input
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.configs import tfds_source
 from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import tfds_files
 
 Features = record_checks.Features
 
@@ -39,6 +43,24 @@ def _num_files(dataset_builder: tfds.core.DatasetBuilder, split: str) -> int:
     return len(dataset_builder.info.splits[split].file_instructions)
   except (KeyError, ValueError):
     return 1
+
+
+def _pipeline_context(params: data_cfg.DataConfig,
+                      input_context: Optional[tf.distribute.InputContext]
+                     ) -> Optional[tf.distribute.InputContext]:
+  """`input_context` if the input is sharded over several pipelines."""
+  if (params.sharding and input_context
+      and input_context.num_input_pipelines > 1):
+    return input_context
+  return None
+
+
+def _shards_files(dataset_builder: tfds.core.DatasetBuilder,
+                  params: data_cfg.DataConfig,
+                  input_context: Optional[tf.distribute.InputContext]) -> bool:
+  """Whether TFDS splits the files among the input pipelines."""
+  return bool(input_context) and _num_files(
+      dataset_builder, params.tfds_split) >= input_context.num_input_pipelines
 
 
 def shard_examples(dataset: tf.data.Dataset,
@@ -59,29 +81,44 @@ def read_split(params: data_cfg.DataConfig,
   """The examples of one TFDS split, frames left JPEG-encoded.
 
   Files are shuffled when training (with `seed`, reproducibly) and split
-  among input pipelines by TFDS, or, when there are fewer files than
-  pipelines, examples by `shard_examples`.
+  among input pipelines by TFDS when there are at least as many files as
+  pipelines; otherwise every pipeline reads every file (`checked_videos`
+  then keeps its share with `shard_examples`). The number of examples is
+  not asserted, so that a damaged file ends early instead of failing the
+  whole split at its end (`tfds_files`).
 
   Returns:
     Dataset of 'video' string [N], 'label' int64 [], 'tfds_id' string [].
   """
   dataset_builder = tfds_source.builder(params)
-  if not (params.sharding and input_context
-          and input_context.num_input_pipelines > 1):
-    input_context = None
-  shard_after_reading = bool(input_context) and _num_files(
-      dataset_builder, params.tfds_split) < input_context.num_input_pipelines
+  input_context = _pipeline_context(params, input_context)
   read_config = tfds.ReadConfig(
       add_tfds_id=True, shuffle_seed=params.seed, skip_prefetch=True,
-      input_context=None if shard_after_reading else input_context)
+      assert_cardinality=False,
+      input_context=input_context if _shards_files(
+          dataset_builder, params, input_context) else None)
   if params.cycle_length:
     read_config.interleave_cycle_length = params.cycle_length
-  dataset = dataset_builder.as_dataset(
+  return dataset_builder.as_dataset(
       split=params.tfds_split, shuffle_files=params.is_training,
       decoders=tfds_source.skip_video_decoding(), read_config=read_config)
-  if shard_after_reading:
-    dataset = shard_examples(dataset, input_context)
-  return dataset
+
+
+def files_read(params: data_cfg.DataConfig,
+               input_context: Optional[tf.distribute.InputContext] = None
+              ) -> Optional[List[tfds_files.FileCount]]:
+  """The files `read_split` reads for this pipeline, with example counts.
+
+  TFDS gives pipeline p of N the files p, p + N, p + 2N, ... of the split.
+  None when TFDS knows no files (see `tfds_files.file_counts`).
+  """
+  dataset_builder = tfds_source.builder(params)
+  files = tfds_files.file_counts(dataset_builder, params.tfds_split)
+  input_context = _pipeline_context(params, input_context)
+  if files and _shards_files(dataset_builder, params, input_context):
+    files = files[input_context.input_pipeline_id::
+                  input_context.num_input_pipelines]
+  return files
 
 
 _TFDS_DECODER = mg_video_input.VideoTfdsDecoder(image_key='frames',
@@ -121,10 +158,21 @@ def checked_videos(params: data_cfg.DataConfig,
     reports of bad ones, for `skipped_records.drop_bad_records`.
   """
   source = source_name(params)
-  checked = read_split(params, input_context).map(decode_example).map(
+  examples = read_split(params, input_context)
+  files = files_read(params, input_context)
+  if files:
+    # A damaged file ends there; `report_lost_examples` reports the loss.
+    examples = examples.ignore_errors()
+  checked = examples.map(decode_example).map(
       lambda video: record_checks.check_video(
           video, source, params.num_classes, tfds_source.VIDEO_FEATURE,
           min_frames))
+  if files:
+    checked = tfds_files.report_lost_examples(checked, files)
+  input_context = _pipeline_context(params, input_context)
+  if input_context and not _shards_files(tfds_source.builder(params), params,
+                                         input_context):
+    checked = shard_examples(checked, input_context)
   videos = record_checks.keep_good_videos(checked, params.skip_bad_records)
   return videos.repeat() if params.is_training else videos
 

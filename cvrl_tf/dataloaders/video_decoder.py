@@ -1,4 +1,6 @@
 """The parse stage: a serialized video record -> frame strings, label, id."""
+from typing import Optional
+
 import tensorflow as tf
 
 from official.vision.dataloaders import decoder
@@ -12,13 +14,16 @@ Features = record_checks.Features
 class Decoder(decoder.Decoder):
   """Decodes a `tf.train.SequenceExample` video record.
 
-  Missing keys decode as empty: no frames, no label, video id ''.
+  Missing keys decode as empty: no frames, no flows, no label, video id ''.
   """
 
   def __init__(self, image_key: str = record_layout.IMAGE_KEY,
                label_key: str = record_layout.LABEL_INDEX_KEY,
-               video_id_key: str = record_layout.VIDEO_ID_KEY):
+               video_id_key: str = record_layout.VIDEO_ID_KEY,
+               flow_key: Optional[str] = None):
+    """Sets the feature names; with `flow_key`, flows are decoded too."""
     self._image_key = image_key
+    self._flow_key = flow_key
     self._label_key = label_key
     self._video_id_key = video_id_key
     self._context_features = {
@@ -34,21 +39,27 @@ class Decoder(decoder.Decoder):
 
     Returns:
       Dict with 'frames' string [N] (one JPEG per frame), 'label' int64 [L]
-      and 'video_id' string scalar.
+      and 'video_id' string scalar; with a flow key, 'flows' string [M]
+      (one JPEG per consecutive frame pair, M = N - 1 in a valid record).
     """
+    # Records without frames or flows are reported by `record_checks`.
+    keys = [key for key in (self._image_key, self._flow_key) if key]
     context, sequences = tf.io.parse_single_sequence_example(
         serialized_example,
         context_features=self._context_features,
         sequence_features={
-            # A record without frames is reported by `record_checks`.
-            self._image_key: tf.io.FixedLenSequenceFeature(
-                [], tf.string, allow_missing=True),
+            key: tf.io.FixedLenSequenceFeature([], tf.string,
+                                               allow_missing=True)
+            for key in keys
         })
-    return {
+    decoded = {
         'frames': sequences[self._image_key],
         'label': tf.sparse.to_dense(context[self._label_key]),
         'video_id': context[self._video_id_key],
     }
+    if self._flow_key:
+      decoded['flows'] = sequences[self._flow_key]
+    return decoded
 
   def decode_context(self, serialized_example: tf.Tensor) -> Features:
     """Like `decode` without the frames: 'label' [L] and 'video_id'."""

@@ -30,6 +30,8 @@ T, H, W from `feature_shape`):
                        `device_augmentation.PARAMS_KEY`, same row order)
   supervised training  image [B, T, H, W, 3]
   evaluation           image [B * clips * crops, T, H, W, 3]
+With `read_flow`, features also hold 'flow' in the layout of 'image' (its
+channels and augmentation in `video_parser`).
 With `skip_bad_records`, features also hold the count of bad records
 skipped so far (`skipped_records.SKIPPED_KEY`, int64 [B]).
 Labels are [B, num_classes] (one-hot) or [B, 1] class indices (a video's
@@ -45,6 +47,7 @@ import tensorflow as tf
 from official.core import input_reader
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.data_prep import record_layout
 from cvrl_tf.dataloaders import batching
 from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import skipped_records
@@ -169,10 +172,11 @@ def build_dataset(
     videos = None
     params = params.replace(cycle_length=interleave_cycle_length(
         params, input_context))
+    flow_key = record_layout.FLOW_KEY if params.read_flow else None
     dataset_fn = record_checks.checked_dataset_fn(
         input_reader.match_files(params.input_path),
-        video_decoder.Decoder(params.image_field_key,
-                              params.label_field_key).decode,
+        video_decoder.Decoder(params.image_field_key, params.label_field_key,
+                              flow_key=flow_key).decode,
         params.num_classes, params.image_field_key, params.skip_bad_records,
         min_frames)
   max_bad_in_a_row = MAX_BAD_IN_A_ROW if params.is_training else None

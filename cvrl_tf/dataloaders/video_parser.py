@@ -6,8 +6,22 @@ Per-video outputs of the Parser (T, H, W from `feature_shape`):
   evaluation           image [clips * crops, T, H, W, 3]  (clip-major)
 and, with `skip_bad_records`, the count of bad records skipped so far
 (`skipped_records.SKIPPED_KEY`, int64 scalar).
+
+With `read_flow`, 'flow' has the shape of 'image', from the same frames:
+frame t is paired with flow t (motion from frame t to t + 1), so clips are
+sampled among the first N - 1 of N frames, as ViCC samples from
+min(#frames, #flows). Each flow clip gets its image clip's crop and flip
+(the same seed drawing the same window, as the flow images have the
+frames' size) and no colour jitter, grayscale, blur or solarization; it is
+float in [0, 1] ([-1, 1] with `zero_centering_image`) even when device
+augmentation leaves the image uint8. Channels are those of the stored flow
+image (`record_layout`): R = x, G = y, B = 128, so flow in pixels of the
+stored frames is 40 * v - 20 for v in [0, 1]. As in ViCC's code (CoCLR's
+`utils/augmentation.py`, which crops, resizes and mirrors flow images as
+pictures, in the same transform as their frames), a flip does not negate x
+and a crop-and-resize does not rescale the values.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import tensorflow as tf
 
@@ -74,6 +88,7 @@ class Parser(parser.Parser):
     self._num_classes = params.num_classes
     self._label_dtype = tf.dtypes.as_dtype(params.label_dtype)
     self._output_video_id = params.output_video_id
+    self._read_flow = params.read_flow
     self._device_augmentation = (params.augmentation.device_augmentation
                                  and self._spatial.enabled)
     if self._device_augmentation and not self._spatial.temporally_consistent:
@@ -87,9 +102,25 @@ class Parser(parser.Parser):
         lambda x: spatial_augmentation.normalize(x, self._zero_centering,
                                                  self._dtype), image)
 
-  def _outputs(self, image, decoded: Features) -> Tuple[Features, tf.Tensor]:
-    """Features of the model-ready `image`, and the label."""
+  def _sampled_length(self, decoded: Features) -> tf.Tensor:
+    """Frames clips are sampled from: all, or those with a flow."""
+    key = 'flows' if self._read_flow else 'frames'
+    return tf.shape(decoded[key])[0]
+
+  def _flow_clip(self, decoded: Features, indices: tf.Tensor,
+                 seed: tf.Tensor) -> tf.Tensor:
+    """Flow of a training clip: its image clip's crop and flip, as floats."""
+    return self._normalize(spatial_augmentation.augment_frames(
+        tf.gather(decoded['flows'], indices), seed, self._output_size,
+        self._spatial, photometric=False))
+
+  def _outputs(self, image, decoded: Features,
+               flow: Optional[tf.Tensor] = None
+              ) -> Tuple[Features, tf.Tensor]:
+    """Features of the model-ready `image` (and `flow`), and the label."""
     features = {'image': image}
+    if flow is not None:
+      features['flow'] = flow
     if self._output_video_id:
       features['video_id'] = decoded['video_id']
     skipped_key = skipped_records.SKIPPED_KEY
@@ -120,8 +151,8 @@ class Parser(parser.Parser):
     sample_seed, *view_seeds = tf.unstack(
         tf.random.experimental.stateless_split(seed, 3))
     indices = temporal_sampling.sample_ssl_indices(
-        tf.shape(frames)[0], self._num_steps, self._stride, sample_seed,
-        self._temporal.enabled, self._temporal.interval_power)
+        self._sampled_length(decoded), self._num_steps, self._stride,
+        sample_seed, self._temporal.enabled, self._temporal.interval_power)
     if self._device_augmentation:
       augment = lambda clip, seed, view: spatial_augmentation.geometric_clip(
           clip, seed, self._output_size, self._spatial)
@@ -132,7 +163,11 @@ class Parser(parser.Parser):
                   for i, view_seed in enumerate(view_seeds))
     if not self._device_augmentation:
       views = self._normalize(views)
-    features, label = self._outputs(views, decoded)
+    flow = None
+    if self._read_flow:
+      flow = tuple(self._flow_clip(decoded, indices[i], view_seed)
+                   for i, view_seed in enumerate(view_seeds))
+    features, label = self._outputs(views, decoded, flow)
     if self._device_augmentation:
       view_params = [
           spatial_augmentation.clip_photometric_params(
@@ -149,24 +184,27 @@ class Parser(parser.Parser):
     sample_seed, crop_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, 2))
     indices = temporal_sampling.sample_random_clip_indices(
-        tf.shape(frames)[0], self._num_steps, self._stride, sample_seed)
+        self._sampled_length(decoded), self._num_steps, self._stride,
+        sample_seed)
     spatial = self._spatial.replace(temporally_consistent=True)
-    image = spatial_augmentation.augment_frames(
-        tf.gather(frames, indices), crop_seed, self._output_size, spatial,
-        photometric=False)
-    return self._outputs(self._normalize(image), decoded)
+    augment = lambda clip: self._normalize(spatial_augmentation.augment_frames(
+        tf.gather(clip, indices), crop_seed, self._output_size, spatial,
+        photometric=False))
+    flow = augment(decoded['flows']) if self._read_flow else None
+    return self._outputs(augment(frames), decoded, flow)
 
   def _parse_eval_data(self,
                        decoded: Features) -> Tuple[Features, tf.Tensor]:
     """Test views: image [clips * crops, T, H, W, 3]."""
     frames = decoded['frames']
     indices = temporal_sampling.sample_linspace_indices(
-        tf.shape(frames)[0], self._num_test_clips, self._num_steps,
+        self._sampled_length(decoded), self._num_test_clips, self._num_steps,
         self._stride)
-    image = eval_views(
-        tf.gather(frames, indices), self._min_resize, self._output_size,
-        self._num_test_crops)
-    return self._outputs(self._normalize(image), decoded)
+    views = lambda clips: self._normalize(eval_views(
+        tf.gather(clips, indices), self._min_resize, self._output_size,
+        self._num_test_crops))
+    flow = views(decoded['flows']) if self._read_flow else None
+    return self._outputs(views(frames), decoded, flow)
 
   def takes_seed(self, is_training: bool) -> bool:
     """Whether `parse_fn(is_training)` takes a per-video seed."""

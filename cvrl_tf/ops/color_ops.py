@@ -19,6 +19,7 @@ colour operations match `tf.image` to 1e-5. Parameters are drawn outside
 compiled code because XLA's stateless random generator yields different
 numbers.
 """
+import functools
 from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
@@ -92,37 +93,51 @@ def adjust_brightness(frames: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
 
 
 def adjust_contrast(frames: tf.Tensor, factor: tf.Tensor,
-                    mean: Optional[tf.Tensor] = None) -> tf.Tensor:
+                    mean: Optional[tf.Tensor] = None,
+                    over_clip: bool = False) -> tf.Tensor:
   """`tf.image.adjust_contrast` of [N, H, W, 3] frames, clipped to [0, 1].
 
-  Values move away from their frame's per-channel mean by `factor`.
+  Values move away from their frame's per-channel mean by `factor`, or,
+  with `over_clip`, from the whole clip's (Model Garden's
+  `random_color_jitter_3d`, which jitters the clip reshaped into one
+  image).
 
   Args:
     frames: float32 [N, H, W, 3].
     factor: float32 scalar.
-    mean: `channel_means(frames)`, if already known.
+    mean: `channel_means(frames, over_clip)`, if already known.
+    over_clip: scale around the clip's per-channel mean.
 
   Returns:
     float32 [N, H, W, 3] in [0, 1].
   """
   if mean is None:
-    mean = channel_means(frames)
+    mean = channel_means(frames, over_clip)
   return tf.clip_by_value((frames - mean) * factor + mean, 0.0, 1.0)
 
 
-def channel_means(frames: tf.Tensor) -> tf.Tensor:
-  """Per frame and channel means of [N, H, W, C] frames: [N, 1, 1, C]."""
+def channel_means(frames: tf.Tensor, over_clip: bool = False) -> tf.Tensor:
+  """Per-channel means of [N, H, W, C] frames.
+
+  Returns:
+    [N, 1, 1, C], each frame's; with `over_clip`, [1, 1, 1, C], the clip's
+    (the mean of the frames' means: all frames have the same size).
+  """
   num_frames, height, width, channels = frames.shape
   lanes = 8
   if None in (num_frames, height, width, channels) or (
       height * width) % lanes:
-    return tf.reduce_mean(frames, [1, 2], keepdims=True)
-  # A reduction that keeps the 3 channels innermost vectorises badly (2.5x
-  # slower with XLA on CPU): sum 8 pixels' channels side by side first.
-  sums = tf.reduce_sum(
-      tf.reshape(frames, [num_frames, -1, lanes * channels]), 1)
-  sums = tf.reduce_sum(tf.reshape(sums, [num_frames, lanes, channels]), 1)
-  return tf.reshape(sums / (height * width), [num_frames, 1, 1, channels])
+    means = tf.reduce_mean(frames, [1, 2], keepdims=True)
+  else:
+    # A reduction that keeps the 3 channels innermost vectorises badly
+    # (2.5x slower with XLA on CPU): sum 8 pixels' channels side by side
+    # first.
+    sums = tf.reduce_sum(
+        tf.reshape(frames, [num_frames, -1, lanes * channels]), 1)
+    sums = tf.reduce_sum(tf.reshape(sums, [num_frames, lanes, channels]), 1)
+    means = tf.reshape(sums / (height * width),
+                       [num_frames, 1, 1, channels])
+  return tf.reduce_mean(means, 0, keepdims=True) if over_clip else means
 
 
 # `tf.image.adjust_saturation` and `adjust_hue` go through HSV. Per pixel,
@@ -218,23 +233,34 @@ JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation,
                adjust_hue)
 
 
-def jitter(frames: tf.Tensor, params: Params) -> tf.Tensor:
+def jitter_ops(contrast_over_clip: bool = False):
+  """`JITTER_OPS`, with contrast around the clip's mean if asked."""
+  return tuple(functools.partial(op, over_clip=True)
+               if op is adjust_contrast and contrast_over_clip else op
+               for op in JITTER_OPS)
+
+
+def jitter(frames: tf.Tensor, params: Params,
+           contrast_over_clip: bool = False) -> tf.Tensor:
   """Applies colour jitter with the factors of `sample_jitter_params`.
 
   The four operations run in `params['order']`, each leaving values in
   [0, 1]: brightness and contrast clip, saturation and hue keep the HSV
   value and saturation in range. Contrast scales around each frame's
-  per-channel mean, as `tf.image.adjust_contrast`.
+  per-channel mean, as `tf.image.adjust_contrast`, or around the clip's
+  with `contrast_over_clip` (see `adjust_contrast`).
 
   Args:
     frames: float32 [N, H, W, 3] in [0, 1].
     params: output of `sample_jitter_params` (extra keys are ignored).
+    contrast_over_clip: see `adjust_contrast`'s `over_clip`.
 
   Returns:
     float32 [N, H, W, 3] in [0, 1].
   """
   transforms = [lambda x, op=op, key=key: op(x, params[key])
-                for op, key in zip(JITTER_OPS, JITTER_PARAMS)]
+                for op, key in zip(jitter_ops(contrast_over_clip),
+                                   JITTER_PARAMS)]
   for i in range(4):
     frames = tf.switch_case(params['order'][i],
                             [lambda f=f: f(frames) for f in transforms])
@@ -285,17 +311,20 @@ def sample_photometric_params(seed: tf.Tensor, jitter_prob: float,
   }
 
 
-def distort_colors(frames: tf.Tensor, params: Params) -> tf.Tensor:
+def distort_colors(frames: tf.Tensor, params: Params,
+                   contrast_over_clip: bool = False) -> tf.Tensor:
   """SimCLR colour distortion: jitter if `params['jitter']`, then grayscale.
 
   Args:
     frames: float32 [N, H, W, 3] in [0, 1].
     params: output of `sample_photometric_params`.
+    contrast_over_clip: see `jitter`.
 
   Returns:
     float32 [N, H, W, 3] in [0, 1].
   """
-  frames = tf.cond(params['jitter'], lambda: jitter(frames, params),
+  frames = tf.cond(params['jitter'],
+                   lambda: jitter(frames, params, contrast_over_clip),
                    lambda: frames)
   return tf.cond(params['grayscale'], lambda: to_grayscale(frames),
                  lambda: frames)

@@ -54,12 +54,14 @@ def fused_blocks(ops: Sequence[int]) -> List[Tuple[int, ...]]:
 
 
 def _apply_block(frames: tf.Tensor, factors: color_ops.Params,
-                 scale: tf.Tensor, ops: Tuple[int, ...]) -> tf.Tensor:
+                 scale: tf.Tensor, ops: Tuple[int, ...],
+                 contrast_over_clip: bool) -> tf.Tensor:
   """`frames * scale`, then the operations `ops` with `factors`."""
   # XLA writes out the input of a reduction it cannot fuse with: a leading
   # contrast takes the mean of the unscaled input, which is in memory.
-  first_mean = (color_ops.channel_means(frames) * scale
+  first_mean = (color_ops.channel_means(frames, contrast_over_clip) * scale
                 if ops and ops[0] == color_ops.CONTRAST else None)
+  jitter_ops = color_ops.jitter_ops(contrast_over_clip)
   frames = frames * scale
   i = 0
   while i < len(ops):
@@ -75,7 +77,7 @@ def _apply_block(frames: tf.Tensor, factors: color_ops.Params,
                                          first_mean)
     else:
       key = color_ops.JITTER_PARAMS[ops[i]]
-      frames = color_ops.JITTER_OPS[ops[i]](frames, factors[key])
+      frames = jitter_ops[ops[i]](frames, factors[key])
     i += 1
   return frames
 
@@ -83,14 +85,15 @@ def _apply_block(frames: tf.Tensor, factors: color_ops.Params,
 _compiled_blocks = {}
 
 
-def _compiled_block(ops: Tuple[int, ...]):
+def _compiled_block(ops: Tuple[int, ...], contrast_over_clip: bool):
   """`_apply_block` for `ops`, compiled with XLA (once per clip shape)."""
-  if ops not in _compiled_blocks:
-    _compiled_blocks[ops] = tf.function(
-        lambda frames, factors, scale: _apply_block(frames, factors, scale,
-                                                    ops),
+  key = (ops, contrast_over_clip)
+  if key not in _compiled_blocks:
+    _compiled_blocks[key] = tf.function(
+        lambda frames, factors, scale: _apply_block(
+            frames, factors, scale, ops, contrast_over_clip),
         jit_compile=True)
-  return _compiled_blocks[ops]
+  return _compiled_blocks[key]
 
 
 _ORDERS = tuple(itertools.permutations(range(4)))
@@ -104,8 +107,10 @@ def _order_index(order: tf.Tensor) -> tf.Tensor:
 
 
 def distort_colors_cpu(frames: tf.Tensor, params: color_ops.Params,
-                       scale: float = 1.0) -> tf.Tensor:
-  """`color_ops.distort_colors(frames * scale, params)`, organised for CPU.
+                       scale: float = 1.0,
+                       contrast_over_clip: bool = False) -> tf.Tensor:
+  """`color_ops.distort_colors(frames * scale, params, contrast_over_clip)`,
+  organised for CPU.
 
   Branches are taken outside XLA, so that each draw runs only its own
   operations, fused into the runs of `fused_blocks` (compiled functions);
@@ -116,6 +121,7 @@ def distort_colors_cpu(frames: tf.Tensor, params: color_ops.Params,
     frames: float32 [N, H, W, 3] in [0, 1 / scale].
     params: output of `color_ops.sample_photometric_params`.
     scale: factor that maps `frames` to [0, 1].
+    contrast_over_clip: see `color_ops.jitter`.
 
   Returns:
     float32 [N, H, W, 3] in [0, 1].
@@ -127,9 +133,11 @@ def distort_colors_cpu(frames: tf.Tensor, params: color_ops.Params,
     if not blocks:
       return frames * scale if scale != 1.0 else frames
     # Later blocks multiply by 1, exactly, rather than compiling twice.
-    x = _compiled_block(blocks[0])(frames, factors, tf.constant(scale))
+    x = _compiled_block(blocks[0], contrast_over_clip)(
+        frames, factors, tf.constant(scale))
     for block in blocks[1:]:
-      x = _compiled_block(block)(x, factors, tf.constant(1.0))
+      x = _compiled_block(block, contrast_over_clip)(
+          x, factors, tf.constant(1.0))
     return x
 
   def colour(gray):

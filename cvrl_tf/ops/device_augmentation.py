@@ -21,9 +21,10 @@ PARAMS_KEY = 'photometric_params'
 
 
 def photometric_clip_compiled(clip: tf.Tensor, params: color_ops.Params,
-                              kernel_size: int) -> tf.Tensor:
+                              kernel_size: int,
+                              contrast_over_clip: bool = False) -> tf.Tensor:
   """Colour distortion, blur, solarization of float32 [T, H, W, 3] in [0, 1]."""
-  clip = color_ops.distort_colors_compiled(clip, params)
+  clip = color_ops.distort_colors_compiled(clip, params, contrast_over_clip)
   # The full-length filter: XLA needs static shapes.
   clip = color_ops.blur(clip, params, kernel_size)
   return color_ops.maybe_solarize(clip, params)
@@ -46,8 +47,11 @@ def augment_views(images: tf.Tensor, params: color_ops.Params,
   """
   frames = tf.cast(images, tf.float32) * (1.0 / 255.0)
   kernel_size = gaussian_blur.gaussian_kernel_size(data_params.feature_shape[1])
+  contrast_over_clip = (
+      data_params.augmentation.spatial.contrast_mean == 'clip')
   frames = tf.map_fn(
-      lambda args: photometric_clip_compiled(args[0], args[1], kernel_size),
+      lambda args: photometric_clip_compiled(args[0], args[1], kernel_size,
+                                             contrast_over_clip),
       (frames, params), fn_output_signature=tf.float32)
   return spatial_augmentation.normalize(
       frames, data_params.zero_centering_image,

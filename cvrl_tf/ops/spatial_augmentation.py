@@ -153,27 +153,40 @@ def jpeg_size(encoded_frame: tf.Tensor) -> tf.Tensor:
   return tf.io.extract_jpeg_shape(encoded_frame)[:2]
 
 
-def resize(frames: tf.Tensor, output_size: Tuple[int, int]) -> tf.Tensor:
-  """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 1]."""
-  return resize_unscaled(frames, output_size) * (1.0 / 255.0)
+def resize(frames: tf.Tensor, output_size: Tuple[int, int],
+           truncate: bool = False) -> tf.Tensor:
+  """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 1].
+
+  `truncate`: see `resize_unscaled`.
+  """
+  return resize_unscaled(frames, output_size, truncate) * (1.0 / 255.0)
 
 
-def resize_unscaled(frames: tf.Tensor,
-                    output_size: Tuple[int, int]) -> tf.Tensor:
-  """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 255]."""
+def resize_unscaled(frames: tf.Tensor, output_size: Tuple[int, int],
+                    truncate: bool = False) -> tf.Tensor:
+  """Bilinear resize: uint8 [N, h, w, 3] -> float32 in [0, 255].
+
+  With `truncate`, the values are truncated to integers, as Model Garden
+  casts its resized frames to uint8
+  (`SpatialAugmentation.truncate_resized_frames`).
+  """
   # Same values as resizing the uint8 frames (the kernel computes in float
   # either way), but the float kernel is ~1.3x faster, cast included.
-  return tf.image.resize(tf.cast(frames, tf.float32), output_size)
+  frames = tf.image.resize(tf.cast(frames, tf.float32), output_size)
+  # Bilinear values are >= 0, so the floor is a cast's truncation.
+  return tf.floor(frames) if truncate else frames
 
 
-def resize_to_uint8(frames: tf.Tensor,
-                    output_size: Tuple[int, int]) -> tf.Tensor:
+def resize_to_uint8(frames: tf.Tensor, output_size: Tuple[int, int],
+                    truncate: bool = False) -> tf.Tensor:
   """Bilinear resize, rounded: uint8 [N, h, w, 3] -> uint8 [N, H, W, 3].
 
-  Bilinear weights are convex, so the float result already lies in
-  [0, 255] and needs no clipping.
+  Rounded to the nearest integer, or truncated with `truncate`. Bilinear
+  weights are convex, so the float result already lies in [0, 255] and
+  needs no clipping.
   """
-  return tf.cast(tf.round(resize_unscaled(frames, output_size)), tf.uint8)
+  return tf.cast(tf.round(resize_unscaled(frames, output_size, truncate)),
+                 tf.uint8)
 
 
 def normalize(frames: tf.Tensor, zero_centering: bool,
@@ -254,7 +267,8 @@ def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
   """The crop, flip and resize of `decode_and_augment_clip`, rounded to uint8.
 
   The host half of device augmentation: within 0.5 of 255 times
-  `decode_and_augment_clip(..., photometric=False)`.
+  `decode_and_augment_clip(..., photometric=False)` (equal to it with
+  `params.truncate_resized_frames`).
 
   Args:
     encoded: string [N] JPEG frames of equal size.
@@ -266,23 +280,27 @@ def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
     uint8 [N, height, width, 3].
   """
   return resize_to_uint8(
-      random_crop_and_flip(encoded, seed, output_size, params), output_size)
+      random_crop_and_flip(encoded, seed, output_size, params), output_size,
+      params.truncate_resized_frames)
 
 
 def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
-                     kernel_size: int) -> tf.Tensor:
+                     kernel_size: int,
+                     contrast_over_clip: bool = False) -> tf.Tensor:
   """Host colour distortion, blur and solarization of a resized clip.
 
   Args:
     frames: float32 [N, H, W, 3] in [0, 255], not yet scaled to [0, 1].
     params: the clip's `clip_photometric_params`.
     kernel_size: blur filter length.
+    contrast_over_clip: see `color_ops.jitter`.
 
   Returns:
     float32 [N, H, W, 3] in [0, 1].
   """
   # The scaling to [0, 1] joins the first colour operation's loop.
-  frames = color_ops_cpu.distort_colors_cpu(frames, params, 1.0 / 255.0)
+  frames = color_ops_cpu.distort_colors_cpu(frames, params, 1.0 / 255.0,
+                                            contrast_over_clip)
   frames = color_ops.blur(frames, params, kernel_size, cpu=True)
   return color_ops.maybe_solarize(frames, params)
 
@@ -316,11 +334,13 @@ def decode_and_augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     window = center_crop_window(jpeg_size(encoded[0]), out_w / out_h)
     return resize(decode_crop(encoded, window), output_size)
   frames = random_crop_and_flip(encoded, seed, output_size, params)
+  truncate = params.truncate_resized_frames
   if not photometric:
-    return resize(frames, output_size)
-  return photometric_clip(resize_unscaled(frames, output_size),
+    return resize(frames, output_size, truncate)
+  return photometric_clip(resize_unscaled(frames, output_size, truncate),
                           clip_photometric_params(seed, params, view),
-                          gaussian_blur.gaussian_kernel_size(out_h))
+                          gaussian_blur.gaussian_kernel_size(out_h),
+                          params.contrast_mean == 'clip')
 
 
 def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,

@@ -4,23 +4,30 @@ import tf_keras
 
 
 def minimize(tape: tf.GradientTape, loss: tf.Tensor, model: tf_keras.Model,
-             optimizer: tf_keras.optimizers.Optimizer) -> None:
+             optimizer: tf_keras.optimizers.Optimizer,
+             average_over_replicas: bool = True) -> None:
   """Applies the gradient of `loss`, the mean over the global batch.
 
   Each replica's gradient is divided by the number of replicas because the
-  optimizer sums gradients across replicas; the loss is scaled for float16
-  when the optimizer is a LossScaleOptimizer.
+  optimizer sums gradients across replicas (unless `average_over_replicas`
+  is False, which sums the replicas' gradients as Model Garden's video_ssl
+  pretraining does); the loss is scaled for float16 when the optimizer is a
+  LossScaleOptimizer.
 
   Args:
     tape: the tape that recorded `loss`; re-entered to record the scaling.
     loss: this replica's loss, a scalar.
     model: its trainable variables are updated.
     optimizer: the optimizer.
+    average_over_replicas: divide each replica's loss by the number of
+      replicas.
   """
   loss_scaling = isinstance(optimizer,
                             tf_keras.mixed_precision.LossScaleOptimizer)
   with tape:
-    scaled_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+    scaled_loss = loss
+    if average_over_replicas:
+      scaled_loss /= tf.distribute.get_strategy().num_replicas_in_sync
     if loss_scaling:
       scaled_loss = optimizer.get_scaled_loss(scaled_loss)
   grads = tape.gradient(scaled_loss, model.trainable_variables)

@@ -76,7 +76,11 @@ class PretrainTask(base_task.Task):
       outputs['l2_loss'] = gradients.l2_weight_decay(
           model, self.task_config.losses.l2_weight_decay)
       loss = outputs[self.method_loss] + outputs['l2_loss']
-    gradients.minimize(tape, loss, model, optimizer)
+    # CVRL's `losses.loss_over_replicas` ('mean' unless set).
+    average = getattr(self.task_config.losses, 'loss_over_replicas',
+                      'mean') == 'mean'
+    gradients.minimize(tape, loss, model, optimizer,
+                       average_over_replicas=average)
     self.after_update(outputs)
     skipped_key = skipped_records.SKIPPED_KEY
     if skipped_key in inputs[0]:

@@ -29,6 +29,7 @@ a few decoded batches per host, and saving and restoring to take as long as
 writing and reading that much.
 """
 import contextlib
+import re
 from typing import Any, Iterator
 
 import tensorflow as tf
@@ -113,21 +114,40 @@ def replica_inputs(element: Any, strategy: tf.distribute.Strategy) -> Any:
           lambda x: x[context.replica_id_in_sync_group], element))
 
 
+# tf.data's error when restored buffers hold elements of another structure.
+_COMPONENTS_ERROR = re.compile(r'Expected (\d+) components but got (\d+)')
+_RESUME_ADVICE = ('resume with the same config and code, or with '
+                  'task.deterministic=false to restart the input from its '
+                  'beginning.')
+
+
 @contextlib.contextmanager
 def explain_input_restore_errors(model_dir: str) -> Iterator[None]:
   """Turns tf.data's failure to restore the saved input into one clear line.
 
   The saved iterator state only fits the pipeline that wrote it: changing
-  the input config or code between a save and the restore breaks it.
+  the input config or code between a save and the restore breaks it, either
+  when restoring or, where the restored buffers hold elements of another
+  structure, at the first batch read (so wrap the training too). One such
+  change: the photometric parameters that device augmentation passes with
+  each view gained `solarize`, so inputs saved before it hold one tensor
+  fewer per element.
   """
   try:
     yield
   except tf.errors.OpError as e:
+    components = _COMPONENTS_ERROR.search(e.message)
+    if components:
+      expected, saved = components.groups()
+      raise InputStateError(
+          f'the training input saved in the latest checkpoint of {model_dir} '
+          f'holds elements of {saved} tensors where this input pipeline makes '
+          f'{expected}: it was saved by another config or code (e.g. before '
+          'device augmentation\'s photometric parameters gained '
+          f'`solarize`); {_RESUME_ADVICE}') from e
     if 'restore dataset iterator' not in e.message:
       raise
     raise InputStateError(
         f'the training input saved in the latest checkpoint of {model_dir} '
         'does not fit this input pipeline (its config or code changed since '
-        'the save); resume with the same config and code, or with '
-        'task.deterministic=false to restart the input from its beginning.'
-    ) from e
+        f'the save); {_RESUME_ADVICE}') from e
