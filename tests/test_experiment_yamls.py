@@ -20,7 +20,8 @@ def experiment_for(yaml_name: str) -> str:
                              ('cvrl_linear_eval', 'cvrl_linear_eval'),
                              ('cvrl_finetune', 'cvrl_finetune'),
                              ('cvrl_semi_supervised', 'cvrl_semi_supervised'),
-                             ('cvrl_knn_eval', 'cvrl_knn_eval')):
+                             ('cvrl_knn_eval', 'cvrl_knn_eval'),
+                             ('tclr_pretrain', 'tclr_pretrain')):
     if yaml_name.startswith(prefix):
       return experiment
   raise AssertionError(f'No experiment for {yaml_name}')
@@ -33,6 +34,7 @@ def test_yaml_overrides_its_experiment_strictly(path):
   params = hyperparams.override_params_dict(params, path, is_strict=True)
   params.validate()
   trainer = params.trainer
-  if trainer.train_steps:
+  if trainer.train_steps and (
+      trainer.optimizer_config.learning_rate.type == 'cosine'):
     decay = trainer.optimizer_config.learning_rate.cosine.decay_steps
     assert decay == trainer.train_steps

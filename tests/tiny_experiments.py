@@ -98,3 +98,30 @@ def tiny_knn(train_pattern: str, test_pattern: str, init_checkpoint: str = '',
                'init_checkpoint': init_checkpoint},
       'trainer': {'train_steps': train_steps, 'validation_steps': -1},
   })
+
+
+# TCLR at test size: 8-frame clips (TCLR: 16) so that the tiny R3D-18, which
+# halves time, still ends with one time step per dense clip (4); the sparse
+# clip at stride 4 spans 32 frames and the dense clips (stride 1) are its
+# quarters, the ratios of TCLR's 16 x 4 = 64-frame span.
+TINY_TCLR_MODEL = {'backbone': TINY_BACKBONE, 'head_hidden_dim': 32,
+                   'embedding_dim': 16}
+TINY_TCLR_CLIPS = {'sparse_clip_frames': 8, 'sparse_clip_stride': 4,
+                   'dense_clip_stride': 1, 'min_video_frames': 29}
+
+
+def tiny_tclr_pretrain(record_pattern: str, train_steps: int,
+                       steps_per_epoch: int = 1):
+  data = tiny_data(record_pattern, global_batch_size=4,
+                   feature_shape=[8, 32, 32, 3], tclr_clips=TINY_TCLR_CLIPS)
+  data.pop('temporal_stride')
+  return tiny_experiment('tclr_pretrain', {
+      'task': {'model': TINY_TCLR_MODEL, 'train_data': data,
+               'validation_data': data,
+               'recipe': {'steps_per_epoch': steps_per_epoch}},
+      'trainer': {'train_steps': train_steps,
+                  'steps_per_loop': min(5, train_steps),
+                  'summary_interval': min(5, train_steps),
+                  'checkpoint_interval': train_steps,
+                  'validation_interval': train_steps,
+                  'validation_steps': 1}})

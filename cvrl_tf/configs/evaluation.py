@@ -84,6 +84,10 @@ class ClassificationTask(cfg.TaskConfig):
   freeze_backbone: bool = False
 
 
+# `KnnEvalTask.retrieval_feature` choices.
+RETRIEVAL_FEATURES = ('pooled', 'time_steps')
+
+
 @dataclasses.dataclass
 class KnnEvalTask(cfg.TaskConfig):
   """Nearest-neighbour retrieval: test clips query the train set.
@@ -91,6 +95,12 @@ class KnnEvalTask(cfg.TaskConfig):
   Features are backbone outputs, averaged over `num_test_clips` x
   `num_test_crops` views per video and L2-normalised. `model` must match
   the pretraining model so that its checkpoints restore.
+
+  Attributes:
+    retrieval_feature: 'pooled' (the encoder's representation, averaged over
+      time and space) or 'time_steps' (TCLR's retrieval feature: the last
+      stage averaged over space only, time steps concatenated);
+      `cvrl_tf.evaluation.retrieval_features`.
   """
   model: cvrl.CVRLModel = dataclasses.field(default_factory=cvrl.CVRLModel)
   train_data: data.DataConfig = dataclasses.field(
@@ -105,6 +115,7 @@ class KnnEvalTask(cfg.TaskConfig):
           num_test_clips=10, num_test_crops=1, output_video_id=True))
   recall_ks: Tuple[int, ...] = (1, 5, 10, 20)
   knn_k: int = 20
+  retrieval_feature: str = 'pooled'
   init_checkpoint: Optional[str] = None
   init_checkpoint_modules: str = 'backbone'
 

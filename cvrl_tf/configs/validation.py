@@ -17,6 +17,8 @@ from official.modeling import hyperparams
 
 from cvrl_tf.configs import cvrl as cvrl_cfg
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.configs import evaluation as eval_cfg
+from cvrl_tf.configs import tclr_data
 from cvrl_tf.configs import tfds_source
 
 
@@ -74,7 +76,7 @@ def registered_experiments() -> List[str]:
   """Names of this package's experiments (Model Garden's are omitted)."""
   # pylint: disable=protected-access
   return sorted(name for name in exp_factory._REGISTERED_CONFIGS
-                if name.startswith('cvrl'))
+                if name.startswith(('cvrl', 'tclr')))
 
 
 def _check_input_path(name: str, data_config) -> None:
@@ -279,6 +281,28 @@ def _check_augmentation(name: str, data_config) -> None:
                         f'got {getattr(spatial, key)!r}.')
 
 
+def _check_tclr_clips(name: str, data_config) -> None:
+  """TCLR's dense clips must tile its sparse clip of `feature_shape` frames."""
+  if not isinstance(data_config, tclr_data.TclrDataConfig):
+    return
+  try:
+    tclr_data.validate_data(data_config)
+  except ValueError as e:
+    raise ConfigError(f'task.{name}: {e}') from e
+
+
+# Named choices of task fields: (field, choices).
+_TASK_CHOICES = (('retrieval_feature', eval_cfg.RETRIEVAL_FEATURES),)
+
+
+def _check_task_choices(task) -> None:
+  for key, choices in _TASK_CHOICES:
+    value = getattr(task, key, None)
+    if value is not None and value not in choices:
+      raise ConfigError(f'task.{key} must be one of {list(choices)}, got '
+                        f'{value!r}.')
+
+
 def check_replicas(params, mode: str, num_replicas: int) -> None:
   """Every batch `mode` reads must split evenly over the replicas.
 
@@ -308,6 +332,7 @@ def validate(params, mode: str) -> None:
   if getattr(params.task, 'view_summary_videos', 0) < 0:
     raise ConfigError('task.view_summary_videos must be 0 (no images) or '
                       f'more, got {params.task.view_summary_videos}.')
+  _check_task_choices(params.task)
   loss_over_replicas = getattr(getattr(params.task, 'losses', None),
                                'loss_over_replicas', 'mean')
   if loss_over_replicas not in cvrl_cfg.LOSS_OVER_REPLICAS:
@@ -318,5 +343,6 @@ def validate(params, mode: str) -> None:
   for name, data_config in read:
     _check_clip_shapes(name, data_config)
     _check_augmentation(name, data_config)
+    _check_tclr_clips(name, data_config)
   for name, data_config in read:
     _check_input_path(name, data_config)

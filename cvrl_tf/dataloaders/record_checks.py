@@ -15,7 +15,8 @@ are graph ops on the encoded record, run before any frame is decoded:
             (`tf.io.is_jpeg`), and, when `num_classes` > 0, a record with no
             label or a label outside [0, num_classes); when flows are read,
             a video without one flow per consecutive frame pair or with a
-            flow that is not a JPEG.
+            flow that is not a JPEG; with `min_frames`, a video shorter
+            than a method's clips need (TCLR's).
 
 By default the first bad record stops the input pipeline with an
 InvalidArgumentError whose message contains
@@ -132,7 +133,8 @@ def _first(condition: tf.Tensor) -> tf.Tensor:
   return as_text(tf.argmax(tf.cast(condition, tf.int32)))
 
 
-def _content_checks(decoded: Features, num_classes: int, image_key: str
+def _content_checks(decoded: Features, num_classes: int, image_key: str,
+                    min_frames: int = 1
                    ) -> List[Tuple[tf.Tensor, Callable[[], tf.Tensor]]]:
   """(failed, message_fn) of each check of a decoded video, in report order.
 
@@ -141,6 +143,7 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str
       [M].
     num_classes: labels must lie in [0, num_classes) when > 0.
     image_key: frame feature name, for the message.
+    min_frames: videos with fewer frames (but some) fail.
   """
   frames, labels = decoded['frames'], decoded['label']
   not_jpeg = tf.logical_not(tf.io.is_jpeg(frames))
@@ -152,6 +155,13 @@ def _content_checks(decoded: Features, num_classes: int, image_key: str
           'frame ', _first(not_jpeg), ' of ', as_text(tf.size(frames)),
           ' is not a JPEG'])),
   ]
+  if min_frames > 1:
+    num_frames = tf.size(frames)
+    checks.append(
+        ((num_frames > 0) & (num_frames < min_frames),
+         lambda: tf.strings.join([
+             'video has ', as_text(num_frames), ' frames, fewer than the ',
+             str(min_frames), ' its clips need'])))
   if 'flows' in decoded:
     checks += _flow_checks(frames, decoded['flows'])
   if num_classes > 0:
@@ -224,7 +234,7 @@ def _parse_problem(element: Features, image_key: str) -> tf.Tensor:
 
 def check_record(element: Features, filename: tf.Tensor,
                  file_size: tf.Tensor, num_classes: int,
-                 image_key: str) -> Features:
+                 image_key: str, min_frames: int = 1) -> Features:
   """Replaces the position keys of a parsed element by the check keys.
 
   Args:
@@ -233,6 +243,7 @@ def check_record(element: Features, filename: tf.Tensor,
     file_size: int64 scalar, the file's length in bytes.
     num_classes: labels are checked against it when > 0.
     image_key: frame feature name, for messages.
+    min_frames: shorter videos are bad records.
 
   Returns:
     The decoded keys plus `SOURCE_KEY` (file name), `PROBLEM_KEY` ('' or
@@ -242,7 +253,7 @@ def check_record(element: Features, filename: tf.Tensor,
   is_end = element[_IS_END_KEY]
   # Only the end marker's offset is all the bytes read.
   cut_off = is_end & (element[_OFFSET_KEY] < file_size)
-  checks = _content_checks(element, num_classes, image_key)
+  checks = _content_checks(element, num_classes, image_key, min_frames)
   content_bad = tf.logical_not(is_end) & tf.reduce_any(
       tf.stack([failed for failed, _ in checks]))
 
@@ -302,7 +313,8 @@ def bad_record_message(error_text: str) -> Optional[str]:
 def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
                       decode_fn: Callable[[tf.Tensor], Features],
                       num_classes: int, image_key: str,
-                      skip_bad_records: bool) -> tf.data.Dataset:
+                      skip_bad_records: bool,
+                      min_frames: int = 1) -> tf.data.Dataset:
   """Decoded, checked videos of one TFRecord file.
 
   Args:
@@ -314,6 +326,7 @@ def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
     image_key: frame feature name, for messages.
     skip_bad_records: report bad records for
       `skipped_records.drop_bad_records` instead of raising.
+    min_frames: shorter videos are bad records.
 
   Returns:
     Decoded videos in file order. When skipping, elements keep the check
@@ -322,12 +335,12 @@ def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
   """
   checked = _parsed_records(_framed_records(filename), decode_fn).map(
       lambda element: check_record(element, filename, file_size, num_classes,
-                                   image_key))
+                                   image_key, min_frames))
   return keep_good_videos(checked, skip_bad_records)
 
 
 def check_video(decoded: Features, source: str, num_classes: int,
-                image_key: str) -> Features:
+                image_key: str, min_frames: int = 1) -> Features:
   """Adds the check keys to a video read without TFRecord framing.
 
   Only the content checks apply: a reader such as TensorFlow Datasets parses
@@ -338,11 +351,12 @@ def check_video(decoded: Features, source: str, num_classes: int,
     source: names where the video was read, for messages.
     num_classes: labels are checked against it when > 0.
     image_key: frame feature name, for messages.
+    min_frames: shorter videos are bad records.
 
   Returns:
     `decoded` plus the keys `check_record` adds.
   """
-  checks = _content_checks(decoded, num_classes, image_key)
+  checks = _content_checks(decoded, num_classes, image_key, min_frames)
   bad = tf.reduce_any(tf.stack([failed for failed, _ in checks]))
   problem = tf.cond(bad, lambda: _first_failure(checks, decoded['video_id']),
                     lambda: tf.constant(''))
@@ -366,7 +380,7 @@ def keep_good_videos(checked: tf.data.Dataset,
 def checked_dataset_fn(files: Sequence[str],
                        decode_fn: Callable[[tf.Tensor], Features],
                        num_classes: int, image_key: str,
-                       skip_bad_records: bool):
+                       skip_bad_records: bool, min_frames: int = 1):
   """An `InputReader` dataset_fn reading files through `read_checked_file`.
 
   Args:
@@ -375,6 +389,7 @@ def checked_dataset_fn(files: Sequence[str],
     num_classes: see `read_checked_file`.
     image_key: see `read_checked_file`.
     skip_bad_records: see `read_checked_file`.
+    min_frames: see `read_checked_file`.
 
   Returns:
     A function of one file name (a string tensor: `InputReader` interleaves
@@ -385,7 +400,8 @@ def checked_dataset_fn(files: Sequence[str],
 
   def read_one(filename: tf.Tensor) -> tf.data.Dataset:
     return read_checked_file(filename, sizes.lookup(filename), decode_fn,
-                             num_classes, image_key, skip_bad_records)
+                             num_classes, image_key, skip_bad_records,
+                             min_frames)
 
   def dataset_fn(names: Union[tf.Tensor, Sequence[str]]) -> tf.data.Dataset:
     if isinstance(names, (list, tuple)):

@@ -146,9 +146,11 @@ def source_name(params: data_cfg.DataConfig) -> str:
 
 
 def checked_videos(params: data_cfg.DataConfig,
-                   input_context: Optional[tf.distribute.InputContext] = None
-                  ) -> tf.data.Dataset:
+                   input_context: Optional[tf.distribute.InputContext] = None,
+                   min_frames: int = 1) -> tf.data.Dataset:
   """Decoded, checked videos of the split; repeated when training.
+
+  Videos with fewer than `min_frames` frames are bad records.
 
   Returns:
     What `record_checks.read_checked_file` gives for one file: good videos
@@ -163,7 +165,8 @@ def checked_videos(params: data_cfg.DataConfig,
     examples = examples.ignore_errors()
   checked = examples.map(decode_example).map(
       lambda video: record_checks.check_video(
-          video, source, params.num_classes, tfds_source.VIDEO_FEATURE))
+          video, source, params.num_classes, tfds_source.VIDEO_FEATURE,
+          min_frames))
   if files:
     checked = tfds_files.report_lost_examples(checked, files)
   input_context = _pipeline_context(params, input_context)

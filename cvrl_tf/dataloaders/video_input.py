@@ -40,7 +40,7 @@ first label, -1 if it has none; static, as TPU input must be). Images are float 
 views of device augmentation, which `device_augmentation.augment_views`
 maps to that range in the train step.
 """
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -131,7 +131,10 @@ def interleave_cycle_length(
 def build_dataset(
     params: data_cfg.DataConfig,
     input_context: Optional[tf.distribute.InputContext] = None,
-    video_ids: Optional[Sequence[str]] = None
+    video_ids: Optional[Sequence[str]] = None,
+    parser: Optional[video_parser.Parser] = None,
+    postprocess_fn: Optional[Callable[..., Any]] = None,
+    min_frames: int = 1
 ) -> tf.data.Dataset:
   """Builds the batched input dataset described by `params`.
 
@@ -151,12 +154,19 @@ def build_dataset(
       sharding.
     video_ids: when given, only these videos are read (e.g. a
       semi-supervised label subset).
+    parser: samples, decodes and augments each video; `video_parser.Parser`
+      by default. A pretraining method's own clip sampler (TCLR's
+      `tclr_input.TclrParser`) replaces it.
+    postprocess_fn: maps each batch; by default
+      `batching.PostBatchProcessor`, which folds views into the batch.
+    min_frames: videos with fewer frames are bad records (reported, and
+      dropped with `skip_bad_records`).
 
   Returns:
     Dataset of (features, label) batches; see the module docstring.
   """
   if params.tfds_name:
-    videos = tfds_input.checked_videos(params, input_context)
+    videos = tfds_input.checked_videos(params, input_context, min_frames)
     dataset_fn = None
   else:
     videos = None
@@ -167,16 +177,18 @@ def build_dataset(
         input_reader.match_files(params.input_path),
         video_decoder.Decoder(params.image_field_key, params.label_field_key,
                               flow_key=flow_key).decode,
-        params.num_classes, params.image_field_key, params.skip_bad_records)
+        params.num_classes, params.image_field_key, params.skip_bad_records,
+        min_frames)
   max_bad_in_a_row = MAX_BAD_IN_A_ROW if params.is_training else None
-  parse_fn = video_parser.Parser(params).parse_fn(params.is_training)
+  parser = parser or video_parser.Parser(params)
+  parse_fn = parser.parse_fn(params.is_training)
   transforms = []
   if params.skip_bad_records:
     transforms.append(lambda dataset: skipped_records.drop_bad_records(
         dataset, max_bad_in_a_row))
   if video_ids is not None:
     transforms.append(keep_videos(video_ids))
-  if params.is_training:
+  if parser.takes_seed(params.is_training):
     transforms.append(lambda dataset: attach_seeds(dataset, params.seed))
   if params.skip_bad_records:
     transforms.append(
@@ -194,5 +206,5 @@ def build_dataset(
       # With `skip_bad_records` the last transform parses.
       parser_fn=None if params.skip_bad_records else parse_fn,
       transform_and_batch_fn=batching.batch_fn(params),
-      postprocess_fn=batching.PostBatchProcessor(params))
+      postprocess_fn=postprocess_fn or batching.PostBatchProcessor(params))
   return reader.read(input_context=input_context, dataset=videos)

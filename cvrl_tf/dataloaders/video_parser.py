@@ -206,6 +206,10 @@ class Parser(parser.Parser):
     flow = views(decoded['flows']) if self._read_flow else None
     return self._outputs(views(frames), decoded, flow)
 
+  def takes_seed(self, is_training: bool) -> bool:
+    """Whether `parse_fn(is_training)` takes a per-video seed."""
+    return is_training
+
   def parse_fn(self, is_training: bool):
     """Returns the map function: (decoded[, seed]) -> (features, label)."""
     if not is_training:

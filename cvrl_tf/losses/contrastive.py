@@ -18,28 +18,27 @@ import tensorflow as tf
 _LARGE_NUM = 1e9
 
 
-def _global_batch(z_1: tf.Tensor, z_2: tf.Tensor):
-  """All replicas' views and the global row index of each local example.
+def global_batch(*local_tensors: tf.Tensor):
+  """All replicas' rows of each tensor and the global row of each local row.
 
   Args:
-    z_1: [n, D] local first views.
-    z_2: [n, D] local second views.
+    *local_tensors: [n, ...] tensors of this replica's examples.
 
   Returns:
-    ([N, D] first views, [N, D] second views, [n] int32 global indices). In
-    a replica context with R replicas, N = R * n; every replica must hold the
-    same number n of examples (as with `drop_remainder=True`). Elsewhere
-    (default strategy, cross-replica context, one replica) N = n.
+    ([N, ...] tensors, [n] int32 global indices). In a replica context with
+    R replicas, N = R * n; every replica must hold the same number n of
+    examples (as with `drop_remainder=True`). Elsewhere (default strategy,
+    cross-replica context, one replica) N = n.
   """
-  local_size = tf.shape(z_1)[0]
+  local_size = tf.shape(local_tensors[0])[0]
   context = tf.distribute.get_replica_context()
   if context is None or context.num_replicas_in_sync == 1:
-    return z_1, z_2, tf.range(local_size)
+    return list(local_tensors), tf.range(local_size)
   # all_gather's gradient sums over replicas, so every clip receives the
   # gradient of all replicas' losses through its role as a negative.
-  z_1_all, z_2_all = context.all_gather([z_1, z_2], axis=0)
+  gathered = context.all_gather(list(local_tensors), axis=0)
   replica_id = tf.cast(context.replica_id_in_sync_group, tf.int32)
-  return z_1_all, z_2_all, replica_id * local_size + tf.range(local_size)
+  return gathered, replica_id * local_size + tf.range(local_size)
 
 
 def contrastive_loss(embeddings_1: tf.Tensor, embeddings_2: tf.Tensor,
@@ -61,7 +60,7 @@ def contrastive_loss(embeddings_1: tf.Tensor, embeddings_2: tf.Tensor,
   """
   z_1 = tf.math.l2_normalize(tf.cast(embeddings_1, tf.float32), axis=-1)
   z_2 = tf.math.l2_normalize(tf.cast(embeddings_2, tf.float32), axis=-1)
-  z_1_all, z_2_all, positive = _global_batch(z_1, z_2)
+  (z_1_all, z_2_all), positive = global_batch(z_1, z_2)
   not_self = tf.one_hot(positive, tf.shape(z_1_all)[0]) * _LARGE_NUM
 
   def logits(anchors, others):

@@ -5,15 +5,18 @@ from official.modeling import tf_utils
 from official.vision.modeling.layers import nn_blocks_3d
 from official.vision.modeling.layers import nn_layers
 
+from cvrl_tf.modeling.dilated_conv_3d import TemporallyDilatedConv3D
+
 
 @tf_keras.utils.register_keras_serializable(package='cvrl_tf')
 class BasicBlock3D(tf_keras.layers.Layer):
   """Two 3x3 spatial convolutions, the first one also temporal.
 
   The first convolution has kernel [temporal_kernel_size, 3, 3] and does all
-  the striding, the second is [1, 3, 3]. This is the basic-block counterpart
-  of `nn_blocks_3d.BottleneckBlock3D` and takes the same arguments, so the
-  `ResNet3D` block-group code drives both.
+  the striding, the second is [second_temporal_kernel_size, 3, 3] (1 in
+  CVRL's slow pathway, 3 in torchvision's `r3d_18`). This is the basic-block
+  counterpart of `nn_blocks_3d.BottleneckBlock3D` and takes the same
+  arguments, so the `ResNet3D` block-group code drives both.
   """
 
   def __init__(self,
@@ -31,6 +34,8 @@ class BasicBlock3D(tf_keras.layers.Layer):
                use_sync_bn: bool = False,
                norm_momentum: float = 0.99,
                norm_epsilon: float = 0.001,
+               temporal_dilation: int = 1,
+               second_temporal_kernel_size: int = 1,
                **kwargs):
     """Initializes the block; see `BottleneckBlock3D` for the arguments.
 
@@ -49,6 +54,11 @@ class BasicBlock3D(tf_keras.layers.Layer):
       use_sync_bn: whether BatchNorm is synchronised across replicas.
       norm_momentum: BatchNorm moving-average momentum.
       norm_epsilon: BatchNorm epsilon.
+      temporal_dilation: temporal dilation of the first convolution, whose
+        temporal stride must then be 1 (TCLR's layer4, `model.py`
+        `build_r3d_backbone`).
+      second_temporal_kernel_size: temporal extent of the second
+        convolution.
       **kwargs: passed to `tf_keras.layers.Layer`.
     """
     super().__init__(**kwargs)
@@ -66,13 +76,15 @@ class BasicBlock3D(tf_keras.layers.Layer):
         activation=activation,
         use_sync_bn=use_sync_bn,
         norm_momentum=norm_momentum,
-        norm_epsilon=norm_epsilon)
+        norm_epsilon=norm_epsilon,
+        temporal_dilation=temporal_dilation,
+        second_temporal_kernel_size=second_temporal_kernel_size)
     self._strides = [temporal_strides, spatial_strides, spatial_strides]
     self._activation_fn = tf_utils.get_activation(activation)
 
-  def _conv(self, kernel_size, strides):
+  def _conv(self, kernel_size, strides, temporal_dilation=1):
     c = self._config
-    return tf_keras.layers.Conv3D(
+    conv_args = dict(
         filters=c['filters'],
         kernel_size=kernel_size,
         strides=strides,
@@ -81,6 +93,9 @@ class BasicBlock3D(tf_keras.layers.Layer):
         kernel_initializer=tf_utils.clone_initializer(c['kernel_initializer']),
         kernel_regularizer=c['kernel_regularizer'],
         bias_regularizer=c['bias_regularizer'])
+    if temporal_dilation > 1:
+      return TemporallyDilatedConv3D(temporal_dilation, **conv_args)
+    return tf_keras.layers.Conv3D(**conv_args)
 
   def _norm(self):
     c = self._config
@@ -102,9 +117,10 @@ class BasicBlock3D(tf_keras.layers.Layer):
       self._shortcut_maxpool = tf_keras.layers.MaxPool3D(
           pool_size=1, strides=self._strides)
 
-    self._conv1 = self._conv([c['temporal_kernel_size'], 3, 3], self._strides)
+    self._conv1 = self._conv([c['temporal_kernel_size'], 3, 3], self._strides,
+                             c['temporal_dilation'])
     self._norm1 = self._norm()
-    self._conv2 = self._conv([1, 3, 3], 1)
+    self._conv2 = self._conv([c['second_temporal_kernel_size'], 3, 3], 1)
     self._norm2 = self._norm()
 
     self._squeeze_excitation = None

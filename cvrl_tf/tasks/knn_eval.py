@@ -20,6 +20,7 @@ from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.evaluation import multiview
 from cvrl_tf.evaluation import retrieval
+from cvrl_tf.evaluation import retrieval_features
 from cvrl_tf.modeling import checkpoints
 from cvrl_tf.modeling import cvrl_model
 from cvrl_tf.modeling import input_specs
@@ -50,7 +51,8 @@ class KnnEvalTask(base_task.Task):
                       metrics=None) -> Dict[str, Any]:
     features, labels = inputs
     embeddings = multiview.average_views(
-        model.encode(features['image'], training=False),
+        retrieval_features.clip_features(
+            model, features['image'], self.task_config.retrieval_feature),
         features_lib.num_views(self.task_config.validation_data))
     return {'features': embeddings, 'labels': labels}
 
@@ -66,7 +68,8 @@ class KnnEvalTask(base_task.Task):
     test_labels = features_lib.label_indices(
         np.concatenate(aggregated_logs['labels']))
     _, train_labels, train_features = features_lib.encode_videos(
-        cvrl_model.inference_encoder(self._model),
+        retrieval_features.retrieval_encoder(
+            self._model, self.task_config.retrieval_feature),
         self.task_config.train_data)
     return retrieval.knn_retrieval(
         train_features, train_labels, test_features, test_labels,
