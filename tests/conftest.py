@@ -13,7 +13,8 @@ LONG_MODULES = ('test_gcs', 'test_reproduce', 'test_resume',
                 'test_pretrain_distributed', 'test_pretrain_training',
                 'test_learning_curve', 'test_tfds_train_cli',
                 'test_tfds_input', 'test_xla_compile',
-                'test_augmentation_distribution', 'test_model_garden_step')
+                'test_augmentation_distribution', 'test_model_garden_step',
+                'test_tclr_input')
 
 
 def pytest_collection_modifyitems(items):
