@@ -15,7 +15,8 @@ LONG_MODULES = ('test_gcs', 'test_reproduce', 'test_resume',
                 'test_tfds_input', 'test_xla_compile',
                 'test_augmentation_distribution', 'test_model_garden_step',
                 'test_two_stream_input', 'test_beam_conversion',
-                'test_tclr_input', 'test_tclr_cli', 'test_tclr_distributed')
+                'test_tclr_input', 'test_tclr_cli', 'test_tclr_distributed',
+                'test_pictures', 'test_extract_features')
 
 
 def pytest_collection_modifyitems(items):
