@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 
@@ -328,13 +328,26 @@ def evaluate_setting(paths: demo.DemoPaths, setting: Setting, budget: Budget,
   evaluation, summed over interrupted attempts).
   """
   run_dir = claimed_run_dir(paths, setting, budget, seed, work_dir)
+
+  def train_and_evaluate():
+    params, checkpoint = train_encoder(paths, setting, budget, seed, run_dir)
+    return evaluate(paths, params, checkpoint, seed)
+  return timed_metrics(run_dir, train_and_evaluate)
+
+
+def timed_metrics(run_dir: str,
+                  train_and_evaluate: Callable[[], Dict[str, float]]
+                  ) -> Dict[str, float]:
+  """The run's metrics.json, or `train_and_evaluate()` timed and saved.
+
+  The metrics also hold the run's wall and CPU seconds (`Timer`).
+  """
   metrics_path = os.path.join(run_dir, 'metrics.json')
   if tf.io.gfile.exists(metrics_path):
     return read_json(metrics_path)
   timer = Timer(os.path.join(run_dir, 'time.json'))
   with timer:
-    params, checkpoint = train_encoder(paths, setting, budget, seed, run_dir)
-    metrics = evaluate(paths, params, checkpoint, seed)
+    metrics = train_and_evaluate()
   metrics.update(timer.recorded())
   write_json(metrics_path, metrics)
   return metrics

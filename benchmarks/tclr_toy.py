@@ -104,20 +104,15 @@ def evaluate_tclr(paths: demo.DemoPaths, budget: runs.Budget, seed: int,
   definition = tclr_definition(paths, budget, seed)
   run_dir = runs.run_dir_of(work_dir, definition)
   run_keys.claim_run_dir(run_dir, definition)
-  metrics_path = os.path.join(run_dir, 'metrics.json')
-  if tf.io.gfile.exists(metrics_path):
-    return runs.read_json(metrics_path)
-  timer = runs.Timer(os.path.join(run_dir, 'time.json'))
-  train_dir = os.path.join(run_dir, 'train')
-  with timer:
+
+  def train_and_evaluate():
+    train_dir = os.path.join(run_dir, 'train')
     tf.keras.utils.set_random_seed(seed)
     runs.train_until(tclr_params(paths, budget.train_steps, seed), train_dir,
                      budget.train_steps)
-    metrics = runs.evaluate(paths, evaluation_params(paths, budget),
-                            train_dir, seed)
-  metrics.update(timer.recorded())
-  runs.write_json(metrics_path, metrics)
-  return metrics
+    return runs.evaluate(paths, evaluation_params(paths, budget), train_dir,
+                         seed)
+  return runs.timed_metrics(run_dir, train_and_evaluate)
 
 
 def evaluate_method(method: str, paths: demo.DemoPaths, budget: runs.Budget,
