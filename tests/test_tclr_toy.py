@@ -64,8 +64,8 @@ def test_report_tabulates_the_metrics_of_each_method():
       'load_average_at_end': [6.0, 5.0, 4.0], 'tensorflow': '2.20.0',
       'tf_models_official': '2.20.0', 'python': '3.11'})
   page = tclr_toy.report(json.loads(json.dumps(outcome)))
-  rows = [line for line in page.splitlines() if line.startswith('| t') or
-          line.startswith('| c')]
+  rows = [line for line in page.splitlines()
+          if line.startswith(('| tclr', '| cvrl'))]
   assert rows == ['| tclr | 41.5 | 90.0 | 30.0 | 80.0 | 40.0 |',
                   '| cvrl | 53.0 | 90.0 | 46.0 | 80.0 | 40.0 |']
   assert 'python -m benchmarks.tclr_toy --train_steps=150' in page
