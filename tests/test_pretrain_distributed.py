@@ -4,25 +4,12 @@ With `losses.loss_over_replicas: sum` (Model Garden's video_ssl, which does
 not divide each replica's loss) the update is the number of replicas times
 it.
 """
-import os
-import subprocess
-import sys
-
-import numpy as np
-
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+from step_worker_process import run_step_worker
 
 
 def test_mirrored_train_step_matches_single_device_step(tmp_path):
-  output = tmp_path / 'out.npz'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2',
-             PYTHONPATH=os.pathsep.join([TESTS_DIR, os.path.dirname(
-                 TESTS_DIR), os.environ.get('PYTHONPATH', '')]))
-  result = subprocess.run(
-      [sys.executable, os.path.join(TESTS_DIR, 'pretrain_step_worker.py'),
-       str(output)], env=env, capture_output=True, text=True, timeout=900)
-  assert result.returncode == 0, result.stderr[-3000:]
-  out = np.load(output)
+  out = run_step_worker('pretrain_step_worker.py', tmp_path / 'out.npz',
+                        timeout=900)
   assert out['num_batch_norms'] > 10 and out['all_sync_bn']
   # The step moved the weights, identically on both sides up to float32
   # summation order; a wrong gradient scale would differ by ~100%.

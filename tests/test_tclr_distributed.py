@@ -1,11 +1,8 @@
 """TCLR's loss under MirroredStrategy equals the global-batch loss."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+from step_worker_process import run_step_worker
+
 TERMS = ('sparse_instance_loss', 'dense_instance_loss', 'local_local_loss',
          'global_local_loss', 'tclr_loss')
 
@@ -17,16 +14,8 @@ def test_two_replica_gradients_match_single_device_gradients(tmp_path):
   clip batch; its graph holds ten backbones and takes minutes of CPU to
   build under two replicas, so the suite runs the joint model.
   """
-  output = tmp_path / 'out.npz'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2',
-             PYTHONPATH=os.pathsep.join([TESTS_DIR, os.path.dirname(
-                 TESTS_DIR), os.environ.get('PYTHONPATH', '')]))
-  result = subprocess.run(
-      [sys.executable, os.path.join(TESTS_DIR, 'tclr_step_worker.py'),
-       str(output), 'joint'], env=env, capture_output=True, text=True,
-      timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  out = np.load(output)
+  out = run_step_worker('tclr_step_worker.py', tmp_path / 'out.npz', 'joint',
+                        timeout=600)
   assert out['all_sync_bn']
   # Every term, averaged over replicas, is the term on the global batch:
   # instance negatives come from both replicas, local sums are rescaled.
