@@ -24,7 +24,6 @@ import contextlib
 import glob
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -34,8 +33,8 @@ from typing import Callable, Dict, List
 
 import apache_beam
 import av
-import tensorflow as tf
 
+from benchmarks import input_pipeline
 from cvrl_tf.data_prep import toy_videos
 
 _CPUACCT_ROOT = '/sys/fs/cgroup/cpuacct'
@@ -171,11 +170,8 @@ def measure(work_dir: str, sizes: List[int], repeats: int,
       'video_counts': sorted(folders),
       'repeats': repeats,
       'load_average_1min': load,
-      'cpu': platform.processor() or platform.machine(),
-      'cpu_count': os.cpu_count(),
-      'python': platform.python_version(),
-      'versions': {'tensorflow': tf.__version__,
-                   'apache_beam': apache_beam.__version__,
+      'environment': input_pipeline.environment(),
+      'versions': {'apache_beam': apache_beam.__version__,
                    'av': av.__version__},
   }
 
