@@ -29,7 +29,10 @@ def test_matches_conv3d_values_and_gradients(frames, kernel, stride, size):
     fast_loss = tf.reduce_sum(fast_out**2)
     reference_loss = tf.reduce_sum(reference_out**2)
   assert fast_out.shape == reference_out.shape
-  np.testing.assert_allclose(fast_out, reference_out, atol=2e-6)
+  # Both sum 735-1715 float32 products in different orders; allow rounding
+  # relative to the output's scale, as for the gradients below.
+  np.testing.assert_allclose(fast_out, reference_out, rtol=0,
+                             atol=1e-5 * np.abs(reference_out).max())
   for fast_grad, reference_grad in zip(
       tape.gradient(fast_loss, [fast.kernel, clips]),
       tape.gradient(reference_loss, [reference.kernel, clips])):
