@@ -77,6 +77,9 @@ def test_larc_matches_apex_and_torch_sgd(clip, trust):
   optimizer = factory.build_optimizer(factory.build_learning_rate())
   assert isinstance(optimizer, larc.LARC)
   variables = [tf.Variable(p, dtype=tf.float32) for p in params]
+  optimizer.build(variables)
+  for variable in variables:
+    np.testing.assert_array_equal(optimizer.get_slot(variable, 'momentum'), 0)
   expected = apex_larc_sgd(params, gradients, 0.9, 1e-2, trust, clip, 1e-8,
                            restart_steps)
   for step in range(STEPS):

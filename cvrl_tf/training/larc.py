@@ -74,6 +74,15 @@ class LARC(tf_keras.optimizers.legacy.Optimizer):
     self.eps = eps
     self.restart_steps = [int(step) for step in restart_steps]
 
+  def build(self, var_list):
+    """Creates the step counter and every momentum slot of `var_list` now.
+
+    As Keras' newer optimizers' `build`: steps that update different
+    subsets of the variables (ViCC's stages) then share the slots made
+    before any of them runs.
+    """
+    self._create_all_weights(var_list)
+
   def _create_slots(self, var_list):
     for variable in var_list:
       self.add_slot(variable, 'momentum')
