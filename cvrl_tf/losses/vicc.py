@@ -70,7 +70,9 @@ def sinkhorn_knopp(scores: tf.Tensor, epsilon: float = 0.05,
   exact arithmetic, and exp cannot overflow whatever the scores' scale. For
   cosine scores every entry of exp then lies in [exp(-2 / epsilon), 1], so
   neither Q nor 1 / (row sum) can be infinite and ViCC's `shoot_infs`
-  (replacing inf by the largest finite value) has nothing to do.
+  (replacing inf by the largest finite value) has nothing to do. (Scores
+  spread over more than ~87 epsilon, e.g. of unnormalised vectors, could
+  underflow a prototype's whole row in float32, in ViCC's code as here.)
 
   Args:
     scores: [n, K] prototype scores of this replica's rows (one view).
