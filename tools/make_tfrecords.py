@@ -5,7 +5,9 @@ Garden's `video_input.Decoder` (see `cvrl_tf/data_prep/records.py`) to
 `OUTPUT_DIR/SPLIT-xxxxx-of-yyyyy.tfrecord`, plus `label_map.json` and
 `SPLIT_report.json` listing the videos that could not be converted. Rerunning
 after an interruption keeps the finished shards; see
-`cvrl_tf/data_prep/sources.py` for the accepted input layouts.
+`cvrl_tf/data_prep/sources.py` for the accepted input layouts. Folders,
+lists and the output folder can be local or `gs://`; videos on `gs://` need
+`--engine=beam`.
 
 Usage:
   python tools/make_tfrecords.py --video_dir=/data/videos \

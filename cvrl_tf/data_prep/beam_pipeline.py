@@ -29,14 +29,21 @@ renames exactly one attempt per shard into place and deletes every other
 temporary file of the split, so a retried write leaves neither duplicates
 nor partial records, and a retried finalisation finds its renames done.
 
-Files. Shards, manifest, report and label map are written through
-`tf.io.gfile`, TensorFlow's file system layer and its GCS client, rather than
-Beam's `apache_beam.io.gcp.gcsio` (google-cloud-storage): the same
-`records` functions then write them for both engines, with the temporary
-names and atomic renames the resume logic relies on, TensorFlow's readers
-use the same client, and one set of GCS credentials serves both. Videos
-named by a `gs://` path are copied to a local temporary file through the
-same client before PyAV, which needs a local file, decodes them.
+Files. The sink is this module's own: `write_temp_shard` and
+`finalise_shards` write shards, manifest, report and label map through
+`tf.io.gfile`, TensorFlow's file system layer and its GCS client, rather
+than a Beam file sink on `apache_beam.io.gcp.gcsio` (google-cloud-storage):
+  * the same `records` functions then write them for both engines, with
+    the temporary names and atomic renames the resume logic relies on;
+  * TensorFlow's readers, the trainer's, use the same client and the same
+    credentials;
+  * Beam's GCS file system comes only with `apache-beam[gcp]`, which the
+    `beam` extra does not install: without it Beam cannot open `gs://` at
+    all, so the DirectRunner converts from and to `gs://` with the extra
+    alone.
+The driver lists the videos through the same client (`sources`). Videos
+named by a `gs://` path are copied to a local temporary file through it too,
+in the worker that decodes them, since PyAV reads local files only.
 """
 
 import contextlib
@@ -68,25 +75,31 @@ _Outcome = Tuple[str, Tuple[int, Any, Any]]
 
 @contextlib.contextmanager
 def _local_copies(paths: Sequence[str]):
-  """Yields local paths of the videos, copying remote ones (`gs://`)."""
-  remote = [path for path in paths if '://' in path]
-  if not remote:
-    yield list(paths)
+  """Copies remote videos (`gs://`) to local temporary files.
+
+  Yields:
+    (local paths, {index: error}): a path per video, the video's own if
+    local; the error of each remote video that could not be copied.
+  """
+  if not any(sources.is_remote(path) for path in paths):
+    yield list(paths), {}
     return
   directory = tempfile.mkdtemp(prefix='cvrl_videos_')
   try:
-    local = []
+    local, errors = [], {}
     for index, path in enumerate(paths):
-      if '://' in path:
+      if sources.is_remote(path):
         copy = os.path.join(directory, f'{index}_{os.path.basename(path)}')
         try:
           tf.io.gfile.copy(path, copy)
         except tf.errors.OpError as e:
-          # Decoding the missing copy reports the video as failed.
-          logging.warning('Cannot copy %s: %s', path, e.message)
+          # Reported as the video's failure: decoding whatever the failed
+          # copy left would report a misleading decoder error instead.
+          errors[index] = ('cannot copy to a local file: ' +
+                           worker_pool.describe_exception(e))
         path = copy
       local.append(path)
-    yield local
+    yield local, errors
   finally:
     shutil.rmtree(directory, ignore_errors=True)
 
@@ -106,19 +119,30 @@ class DecodeBatch(beam.DoFn):
     self._decode = decode
 
   def process(self, batch: List[_Task]) -> Iterable[_Outcome]:
-    with _local_copies([video.path for _, _, video in batch]) as paths:
-      results = worker_pool.run_tasks(self._decode, paths, 1,
-                                      self._config.timeout_per_video)
+    with _local_copies([video.path for _, _, video in batch]) as (
+        paths, copy_errors):
+      for index, error in copy_errors.items():
+        yield _failure(batch[index], error)
+      to_decode = [index for index in range(len(batch))
+                   if index not in copy_errors]
+      results = worker_pool.run_tasks(
+          self._decode, [paths[index] for index in to_decode], 1,
+          self._config.timeout_per_video)
       with contextlib.closing(results):
         for result in results:
-          name, position, video = batch[result.index]
+          task = batch[to_decode[result.index]]
           if result.error is None:
+            name, position, video = task
             yield name, (position, converter.serialized_record(
                 video, result.value, self._config), None)
           else:
-            logging.warning('Skipping %s: %s', video.path, result.error)
-            yield name, (position, None,
-                         {'path': video.path, 'error': result.error})
+            yield _failure(task, result.error)
+
+
+def _failure(task: _Task, error: str) -> _Outcome:
+  name, position, video = task
+  logging.warning('Skipping %s: %s', video.path, error)
+  return name, (position, None, {'path': video.path, 'error': error})
 
 
 def write_temp_shard(output_dir: str, name: str,
