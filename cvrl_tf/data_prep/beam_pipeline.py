@@ -47,6 +47,7 @@ in the worker that decodes them, since PyAV reads local files only.
 """
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -55,6 +56,7 @@ from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 from absl import logging
 import apache_beam as beam
 from apache_beam.options import pipeline_options
+from apache_beam.runners import runner as beam_runner
 import tensorflow as tf
 
 from cvrl_tf.data_prep import converter
@@ -230,6 +232,37 @@ def build_pipeline(pipeline: beam.Pipeline,
                                run_fingerprint, dict(manifest)))
 
 
+def parse_pipeline_options(
+    args: Sequence[str]) -> pipeline_options.PipelineOptions:
+  """Beam's PipelineOptions of command-line `args`, checked before any work.
+
+  Options unknown to Beam's parser are left to Beam, which discards them
+  with a warning: portable runners (Flink, Spark) accept options of their
+  job service that this parser does not know.
+
+  Raises:
+    InputError: An option has an invalid value or the runner is unknown.
+  """
+  options = pipeline_options.PipelineOptions(list(args))
+  usage = io.StringIO()
+  try:
+    # argparse prints its usage and the error, then exits.
+    with contextlib.redirect_stderr(usage):
+      options.get_all_options()
+  except SystemExit as e:
+    error = usage.getvalue().strip().splitlines()[-1:] or [str(e)]
+    raise sources.InputError(
+        'Beam pipeline option: ' + error[0].split(' error: ', 1)[-1]) from e
+  runner = options.view_as(pipeline_options.StandardOptions).runner
+  if runner:
+    try:
+      beam_runner.create_runner(runner)
+    except (ValueError, ImportError) as e:
+      raise sources.InputError(
+          'Beam runner: ' + ' '.join(str(e).split())) from e
+  return options
+
+
 def write_shards(shards: Dict[str, List[sources.VideoEntry]],
                  config: converter.ConversionConfig, run_fingerprint: str,
                  manifest: Dict[str, dict],
@@ -244,11 +277,19 @@ def write_shards(shards: Dict[str, List[sources.VideoEntry]],
     manifest: The finished shards; updated with the written ones.
     pipeline_args: Command-line options of Beam's `PipelineOptions`, e.g.
       `--runner=DirectRunner --direct_num_workers=2`.
+
+  Raises:
+    InputError: The pipeline options are unusable.
   """
   if not shards:
     return
-  options = pipeline_options.PipelineOptions(list(pipeline_args))
-  with beam.Pipeline(options=options) as pipeline:
+  options = parse_pipeline_options(pipeline_args)
+  try:
+    pipeline = beam.Pipeline(options=options)
+  except ValueError as e:  # the runner's own checks, e.g. Dataflow's
+    raise sources.InputError(
+        'Beam pipeline options: ' + ' '.join(str(e).split())) from e
+  with pipeline:
     build_pipeline(pipeline, shards, config, run_fingerprint, manifest)
   saved = records.read_json(
       os.path.join(config.output_dir, records.manifest_name(config.split)))
