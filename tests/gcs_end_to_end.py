@@ -16,8 +16,9 @@ One chain of real runs, each tool in its own process as a user runs it:
      `tools/export_model.py --export_dir=gs://...` and
      `tools/extract_features.py --output_path=gs://...`.
 
-On its own, in this process: the Beam engine converting from and to
-gs:// (`beam_on_gcs`).
+On its own, in this process: every input format of `make_tfrecords` listed
+from gs:// (`gcs_inputs`), and the Beam engine converting from and to gs://
+(`beam_on_gcs`).
 """
 import functools
 import http.client
@@ -513,20 +514,21 @@ def parsed_records(output_dir: str) -> Dict[str, tf.train.SequenceExample]:
   return by_id
 
 
-@pytest.fixture(scope='module')
-def beam_on_gcs(work_dir):
-  """Conversions of one tiny tree, with index files and videos on gs://.
+def small_conversion(output_dir: str) -> converter.ConversionConfig:
+  return converter.ConversionConfig(
+      output_dir=output_dir, num_shards=2, num_workers=1,
+      timeout_per_video=120.0,
+      decode_options=video_decoding.DecodeOptions(min_resize=32))
 
-  In this process, on Beam's in-memory DirectRunner (its decoding still runs
-  in worker processes), so that no second TensorFlow starts:
-    local: the local engine, UCF-101 split list and classInd.txt on gs://,
-      videos and output on local disk (the reference);
-    video_dir: Beam, videos and output on gs://;
-    kinetics: Beam, Kinetics CSV, videos and output on gs://, with a row
-      whose video is missing.
+
+@pytest.fixture(scope='module')
+def gcs_inputs(work_dir):
+  """One tiny tree of videos on gs://, listed by every input format.
+
+  Also converts it with the local engine from a UCF-101 split list and
+  classInd.txt on gs:// and the videos on local disk, to local disk: the
+  reference of `beam_on_gcs`.
   """
-  pytest.importorskip('apache_beam')
-  from cvrl_tf.data_prep import beam_pipeline  # pylint: disable=g-import-not-at-top
   local_root = str(work_dir / 'beam_videos')
   names = beam_tree(local_root)
   gcs = f'{BUCKET}/beam'
@@ -546,14 +548,6 @@ def beam_on_gcs(work_dir):
       *[f'{name.split("/")[0]},{stem},0,10,train'
         for stem, name in stems.items()],
       f'{BEAM_CLASSES[0]},missing,0,10,train'])
-
-  def config(output_dir):
-    return converter.ConversionConfig(
-        output_dir=output_dir, num_shards=2, num_workers=1,
-        timeout_per_video=120.0,
-        decode_options=video_decoding.DecodeOptions(min_resize=32))
-  beam = functools.partial(beam_pipeline.write_shards,
-                           pipeline_args=['--runner=DirectRunner'])
   inputs = {
       'local': sources.load_videos(
           ucf101_split_file=f'{lists}/trainlist01.txt',
@@ -564,25 +558,46 @@ def beam_on_gcs(work_dir):
       'kinetics': sources.load_videos(csv_path=f'{lists}/kinetics.csv',
                                       video_root=f'{gcs}/videos'),
   }
-  outputs = {'local': str(work_dir / 'beam_reference'),
-             'video_dir': f'{gcs}/from_video_dir',
-             'kinetics': f'{gcs}/from_kinetics'}
-  reports = {name: converter.convert_videos(
-      *inputs[name], config(output_dir),
-      converter.write_shards_locally if name == 'local' else beam)
-             for name, output_dir in outputs.items()}
+  reference = str(work_dir / 'beam_reference')
+  reference_report = converter.convert_videos(*inputs['local'],
+                                              small_conversion(reference))
   with pytest.raises(sources.InputError) as local_from_gcs:
-    converter.convert_videos(*inputs['video_dir'],
-                             config(str(work_dir / 'local_from_gcs')))
+    converter.convert_videos(
+        *inputs['video_dir'],
+        small_conversion(str(work_dir / 'local_from_gcs')))
   return types.SimpleNamespace(
       names=names, gcs=gcs, local_root=local_root, stems=stems,
-      inputs=inputs, outputs=outputs, reports=reports,
+      inputs=inputs, reference=reference, reference_report=reference_report,
       local_from_gcs=local_from_gcs.value)
 
 
-def test_gcs_every_input_format_lists_the_same_videos(beam_on_gcs):
+@pytest.fixture(scope='module')
+def beam_on_gcs(gcs_inputs):
+  """Beam conversions of the tree, with index files, videos and output on
+  gs://: from the video folder, and from the Kinetics CSV (with a row whose
+  video is missing); beside the local reference, under `outputs`.
+
+  In this process, on Beam's in-memory DirectRunner (its decoding still runs
+  in worker processes), so that no second TensorFlow starts.
+  """
+  pytest.importorskip('apache_beam')
+  from cvrl_tf.data_prep import beam_pipeline  # pylint: disable=g-import-not-at-top
+  run = gcs_inputs
+  beam = functools.partial(beam_pipeline.write_shards,
+                           pipeline_args=['--runner=DirectRunner'])
+  outputs = {'video_dir': f'{run.gcs}/from_video_dir',
+             'kinetics': f'{run.gcs}/from_kinetics'}
+  reports = {name: converter.convert_videos(
+      *run.inputs[name], small_conversion(output_dir), beam)
+             for name, output_dir in outputs.items()}
+  return types.SimpleNamespace(
+      **vars(run), outputs={'local': run.reference, **outputs},
+      reports={'local': run.reference_report, **reports})
+
+
+def test_gcs_every_input_format_lists_the_same_videos(gcs_inputs):
   """A folder, a CSV and a split list on gs:// name the same videos."""
-  run = beam_on_gcs
+  run = gcs_inputs
   expected = sorted(
       (f'{run.gcs}/videos/{name}', name, name.split('/')[0],
        BEAM_CLASSES.index(name.split('/')[0])) for name in run.names)
@@ -658,8 +673,8 @@ def test_gcs_beam_reports_bad_and_missing_videos_on_gs(beam_on_gcs):
                  for error in errors.values())
 
 
-def test_gcs_local_engine_stops_in_one_line_on_gs_videos(beam_on_gcs):
-  message = str(beam_on_gcs.local_from_gcs)
+def test_gcs_local_engine_stops_in_one_line_on_gs_videos(gcs_inputs):
+  message = str(gcs_inputs.local_from_gcs)
   assert '\n' not in message
   assert message.startswith('5 videos are not on a local disk (e.g. gs://')
   assert message.endswith('use --engine=beam')
