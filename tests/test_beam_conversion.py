@@ -248,11 +248,10 @@ def test_unusable_pipeline_options_are_one_line_input_errors(args, message):
 
 
 @pytest.mark.timeout(300)
-def test_cli_rejects_a_wrong_runner_in_one_line_before_any_work(
-    mixed_dir, tmp_path):
+def test_cli_rejects_a_wrong_runner_in_one_line_before_any_work(tmp_path):
   output_dir = tmp_path / 'out'
   run = subprocess.run(
-      [sys.executable, _TOOL, '--engine=beam', f'--video_dir={mixed_dir[0]}',
+      [sys.executable, _TOOL, '--engine=beam', f'--video_dir={tmp_path}',
        f'--output_dir={output_dir}', '--', '--runner=DirectRuner'],
       capture_output=True, text=True, timeout=240, check=False,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
