@@ -15,7 +15,12 @@ One chain of real runs, each tool in its own process as a user runs it:
   3. side by side: `cvrl_linear_eval` with `task.init_checkpoint=gs://...`,
      `tools/export_model.py --export_dir=gs://...` and
      `tools/extract_features.py --output_path=gs://...`.
+
+On its own, in this process: every input format of `make_tfrecords` listed
+from gs:// (`gcs_inputs`), and the Beam engine converting from and to gs://
+(`beam_on_gcs`).
 """
+import functools
 import http.client
 import io
 import os
@@ -41,6 +46,7 @@ from cvrl_tf.data_prep import converter
 from cvrl_tf.data_prep import record_layout
 from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
+from cvrl_tf.data_prep import video_decoding
 from cvrl_tf.evaluation import extract
 import gcs_emulator
 import gcs_namespace
@@ -455,6 +461,223 @@ def test_gcs_export_and_extract_write_to_gs(downstream, converted,
   assert sorted(ids) == sorted(stored)
   assert features.shape == (NUM_VIDEOS, served['features'].shape[1])
   assert np.isfinite(features).all()
+
+
+# UCF-101-like names, so that one tree serves every input format: a
+# Kinetics row whose youtube_id is a file's stem finds that file.
+BEAM_CLASSES = ('Archery', 'Bowling')
+BEAM_NOT_A_VIDEO = 'Bowling/v_Bowling_g01_c03.avi'
+
+
+def beam_tree(root: str) -> List[str]:
+  """Writes 2 tiny videos per class and a file that is not a video.
+
+  Returns:
+    The file names relative to `root`, `Class/v_Class_g01_cNN.avi`.
+  """
+  names = []
+  for label_index, label in enumerate(BEAM_CLASSES):
+    for clip in (1, 2):
+      name = f'{label}/v_{label}_g01_c{clip:02d}.avi'
+      os.makedirs(os.path.join(root, label), exist_ok=True)
+      video_fixtures.write_video(
+          os.path.join(root, name), video_fixtures.moving_frames(
+              6, 32, 48, seed=2 * label_index + clip), codec='mpeg4')
+      names.append(name)
+  with open(os.path.join(root, BEAM_NOT_A_VIDEO), 'wb') as f:
+    f.write(b'not a video')
+  return names + [BEAM_NOT_A_VIDEO]
+
+
+def upload(local_root: str, names: List[str], gcs_root: str) -> None:
+  for name in names:
+    tf.io.gfile.makedirs(os.path.dirname(f'{gcs_root}/{name}'))
+    tf.io.gfile.copy(os.path.join(local_root, name), f'{gcs_root}/{name}')
+
+
+def write_text(path: str, lines: List[str]) -> str:
+  with tf.io.gfile.GFile(path, 'w') as f:
+    f.write(''.join(f'{line}\n' for line in lines))
+  return path
+
+
+def parsed_records(output_dir: str) -> Dict[str, tf.train.SequenceExample]:
+  """{video id: record} of a split's shards; fails on a repeated id."""
+  by_id = {}
+  for serialized in tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(
+      f'{output_dir}/{records.shard_pattern("train")}'))):
+    example = tf.train.SequenceExample.FromString(serialized.numpy())
+    video_id = example.context.feature[
+        record_layout.VIDEO_ID_KEY].bytes_list.value[0].decode()
+    assert video_id not in by_id, f'{video_id} stored twice'
+    by_id[video_id] = example
+  return by_id
+
+
+def small_conversion(output_dir: str) -> converter.ConversionConfig:
+  return converter.ConversionConfig(
+      output_dir=output_dir, num_shards=2, num_workers=1,
+      timeout_per_video=120.0,
+      decode_options=video_decoding.DecodeOptions(min_resize=32))
+
+
+@pytest.fixture(scope='module')
+def gcs_inputs(work_dir):
+  """One tiny tree of videos on gs://, listed by every input format.
+
+  Also converts it with the local engine from a UCF-101 split list and
+  classInd.txt on gs:// and the videos on local disk, to local disk: the
+  reference of `beam_on_gcs`.
+  """
+  local_root = str(work_dir / 'beam_videos')
+  names = beam_tree(local_root)
+  gcs = f'{BUCKET}/beam'
+  upload(local_root, names, f'{gcs}/videos')
+  lists = f'{gcs}/lists'
+  write_text(f'{lists}/classInd.txt', [
+      f'{index + 1} {label}' for index, label in enumerate(BEAM_CLASSES)])
+  write_text(f'{lists}/trainlist01.txt', [
+      f'{name} {BEAM_CLASSES.index(name.split("/")[0]) + 1}'
+      for name in names])
+  write_text(f'{lists}/list.csv', ['path,label', *[
+      f'{name},{name.split("/")[0]}' for name in names]])
+  stems = {os.path.splitext(os.path.basename(name))[0]: name
+           for name in names}
+  write_text(f'{lists}/kinetics.csv', [
+      'label,youtube_id,time_start,time_end,split',
+      *[f'{name.split("/")[0]},{stem},0,10,train'
+        for stem, name in stems.items()],
+      f'{BEAM_CLASSES[0]},missing,0,10,train'])
+  inputs = {
+      'local': sources.load_videos(
+          ucf101_split_file=f'{lists}/trainlist01.txt',
+          video_root=local_root),
+      'video_dir': sources.load_videos(video_dir=f'{gcs}/videos'),
+      'csv': sources.load_videos(csv_path=f'{lists}/list.csv',
+                                 video_root=f'{gcs}/videos'),
+      'kinetics': sources.load_videos(csv_path=f'{lists}/kinetics.csv',
+                                      video_root=f'{gcs}/videos'),
+  }
+  reference = str(work_dir / 'beam_reference')
+  reference_report = converter.convert_videos(*inputs['local'],
+                                              small_conversion(reference))
+  with pytest.raises(sources.InputError) as local_from_gcs:
+    converter.convert_videos(
+        *inputs['video_dir'],
+        small_conversion(str(work_dir / 'local_from_gcs')))
+  return types.SimpleNamespace(
+      names=names, gcs=gcs, local_root=local_root, stems=stems,
+      inputs=inputs, reference=reference, reference_report=reference_report,
+      local_from_gcs=local_from_gcs.value)
+
+
+@pytest.fixture(scope='module')
+def beam_on_gcs(gcs_inputs):
+  """Beam conversions of the tree, with index files, videos and output on
+  gs://: from the video folder, and from the Kinetics CSV (with a row whose
+  video is missing); beside the local reference, under `outputs`.
+
+  In this process, on Beam's in-memory DirectRunner (its decoding still runs
+  in worker processes), so that no second TensorFlow starts.
+  """
+  pytest.importorskip('apache_beam')
+  from cvrl_tf.data_prep import beam_pipeline  # pylint: disable=g-import-not-at-top
+  run = gcs_inputs
+  beam = functools.partial(beam_pipeline.write_shards,
+                           pipeline_args=['--runner=DirectRunner'])
+  outputs = {'video_dir': f'{run.gcs}/from_video_dir',
+             'kinetics': f'{run.gcs}/from_kinetics'}
+  reports = {name: converter.convert_videos(
+      *run.inputs[name], small_conversion(output_dir), beam)
+             for name, output_dir in outputs.items()}
+  return types.SimpleNamespace(
+      **vars(run), outputs={'local': run.reference, **outputs},
+      reports={'local': run.reference_report, **reports})
+
+
+def test_gcs_every_input_format_lists_the_same_videos(gcs_inputs):
+  """A folder, a CSV and a split list on gs:// name the same videos."""
+  run = gcs_inputs
+  expected = sorted(
+      (f'{run.gcs}/videos/{name}', name, name.split('/')[0],
+       BEAM_CLASSES.index(name.split('/')[0])) for name in run.names)
+  label_map = {label: index for index, label in enumerate(BEAM_CLASSES)}
+  for name in ('video_dir', 'csv'):
+    videos, labels = run.inputs[name]
+    assert labels == label_map, name
+    assert sorted((v.path, v.video_id, v.label_text, v.label_index)
+                  for v in videos) == expected, name
+  videos, labels = run.inputs['local']
+  assert labels == label_map
+  assert sorted((v.path, v.video_id) for v in videos) == [
+      (os.path.join(run.local_root, name), name) for name in run.names]
+  # The Kinetics lookup walks the gs:// video root for each row's file.
+  videos, labels = run.inputs['kinetics']
+  assert labels == label_map
+  found = {v.video_id: v.path for v in videos}
+  assert found == {
+      **{f'{stem}_000000_000010': f'{run.gcs}/videos/{name}'
+         for stem, name in run.stems.items()},
+      'missing_000000_000010':
+          f'{run.gcs}/videos/{BEAM_CLASSES[0]}/missing_000000_000010.mp4'}
+
+
+def test_gcs_beam_writes_the_records_of_a_local_conversion(beam_on_gcs):
+  run = beam_on_gcs
+  local = parsed_records(run.outputs['local'])
+  good = sorted(name for name in run.names if name != BEAM_NOT_A_VIDEO)
+  assert sorted(local) == good
+  # Videos on gs://, records on gs://: per video id the same context and
+  # frames as the local engine's from local files.
+  assert parsed_records(run.outputs['video_dir']) == local
+  # The Kinetics CSV's ids name the clip; the rest of each record is the
+  # same.
+  from_kinetics = parsed_records(run.outputs['kinetics'])
+  assert sorted(from_kinetics) == sorted(
+      f'{os.path.splitext(os.path.basename(name))[0]}_000000_000010'
+      for name in good)
+  for video_id, example in from_kinetics.items():
+    name = run.stems[video_id[:-len('_000000_000010')]]
+    ids = example.context.feature[record_layout.VIDEO_ID_KEY].bytes_list
+    ids.value[:] = [name.encode()]
+    assert example == local[name], video_id
+  for name, output_dir in run.outputs.items():
+    assert records.read_json(f'{output_dir}/label_map.json') == {
+        label: index for index, label in enumerate(BEAM_CLASSES)}, name
+    assert not tf.io.gfile.glob(f'{output_dir}/{records.TEMP_PREFIX}*'), name
+
+
+def test_gcs_beam_reports_bad_and_missing_videos_on_gs(beam_on_gcs):
+  run = beam_on_gcs
+  reports = {name: records.read_json(f'{output_dir}/train_report.json')
+             for name, output_dir in run.outputs.items()}
+  for name, report in reports.items():
+    assert report['converted'] == run.reports[name].converted == 4, name
+    assert report['failed'] == run.reports[name].failed, name
+  failed = {name: {entry['path']: entry['error'] for entry in report['failed']}
+            for name, report in reports.items()}
+  assert list(failed['local']) == [
+      os.path.join(run.local_root, BEAM_NOT_A_VIDEO)]
+  assert list(failed['video_dir']) == [
+      f'{run.gcs}/videos/{BEAM_NOT_A_VIDEO}']
+  missing = f'{run.gcs}/videos/{BEAM_CLASSES[0]}/missing_000000_000010.mp4'
+  assert sorted(failed['kinetics']) == sorted(
+      [f'{run.gcs}/videos/{BEAM_NOT_A_VIDEO}', missing])
+  # The same decoder error, whichever engine and file system.
+  error = failed['local'][os.path.join(run.local_root, BEAM_NOT_A_VIDEO)]
+  assert error.split(':')[0] == failed['video_dir'][
+      f'{run.gcs}/videos/{BEAM_NOT_A_VIDEO}'].split(':')[0]
+  assert failed['kinetics'][missing].startswith(
+      'cannot copy to a local file: NotFoundError: ')
+  assert not any('\n' in error for errors in failed.values()
+                 for error in errors.values())
+
+
+def test_gcs_local_engine_stops_in_one_line_on_gs_videos(gcs_inputs):
+  message = str(gcs_inputs.local_from_gcs)
+  assert '\n' not in message
+  assert message.startswith('5 videos are not on a local disk (e.g. gs://')
+  assert message.endswith('use --engine=beam')
 
 
 def test_gcs_requests_stay_on_the_storage_hosts_over_tls(downstream):

@@ -228,3 +228,35 @@ def test_decode_batch_reports_a_crashing_decoder_and_goes_on(mixed_dir):
     example = tf.train.SequenceExample.FromString(results[index][1][1])
     frames = example.feature_lists.feature_list[record_layout.IMAGE_KEY]
     assert len(frames.feature) == 8
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--runner=NoSuchRunner'],
+     'Beam runner: Unexpected pipeline runner: NoSuchRunner. Valid values '),
+    (['--runner=DirectRunner', '--direct_num_workers=two'],
+     "Beam pipeline option: argument --direct_num_workers: invalid int "
+     "value: 'two'"),
+    (['--direct_running_mode=parallel'],
+     "Beam pipeline option: argument --direct_running_mode: invalid choice: "
+     "'parallel'"),
+], ids=['runner', 'int_value', 'choice'])
+def test_unusable_pipeline_options_are_one_line_input_errors(args, message):
+  with pytest.raises(sources.InputError) as raised:
+    beam_pipeline.parse_pipeline_options(args)
+  assert str(raised.value).startswith(message)
+  assert '\n' not in str(raised.value)
+
+
+@pytest.mark.timeout(300)
+def test_cli_rejects_a_wrong_runner_in_one_line_before_any_work(tmp_path):
+  output_dir = tmp_path / 'out'
+  run = subprocess.run(
+      [sys.executable, _TOOL, '--engine=beam', f'--video_dir={tmp_path}',
+       f'--output_dir={output_dir}', '--', '--runner=DirectRuner'],
+      capture_output=True, text=True, timeout=240, check=False,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  assert run.returncode == 1
+  assert 'Traceback' not in run.stderr
+  assert run.stderr.strip().splitlines()[-1].startswith(
+      'error: Beam runner: Unexpected pipeline runner: DirectRuner.')
+  assert not output_dir.exists()

@@ -301,14 +301,14 @@ def test_cli_exits_non_zero_with_one_line_message(codec_dir,
   code, stderr = results['nothing_converted']
   assert code == 1
   assert stderr.strip().splitlines()[-1] == (
-      f'make_tfrecords: no video converted, {len(broken)} failed; see '
+      f'error: no video converted, {len(broken)} failed; see '
       f'{output_dir}/train_report.json')
   report = json.load(open(os.path.join(output_dir, 'train_report.json')))
   assert report['converted'] == 0 and len(report['failed']) == len(broken)
   code, stderr = results['no_input']
   assert code == 1
   assert stderr.strip().splitlines()[-1].startswith(
-      'make_tfrecords: give exactly one of --video_dir, --csv')
+      'error: give exactly one of --video_dir, --csv')
   assert not os.path.exists(f'{output_dir}/unused')
 
 

@@ -5,7 +5,9 @@ Garden's `video_input.Decoder` (see `cvrl_tf/data_prep/records.py`) to
 `OUTPUT_DIR/SPLIT-xxxxx-of-yyyyy.tfrecord`, plus `label_map.json` and
 `SPLIT_report.json` listing the videos that could not be converted. Rerunning
 after an interruption keeps the finished shards; see
-`cvrl_tf/data_prep/sources.py` for the accepted input layouts.
+`cvrl_tf/data_prep/sources.py` for the accepted input layouts. Folders,
+lists and the output folder can be local or `gs://`; videos on `gs://` need
+`--engine=beam`.
 
 Usage:
   python tools/make_tfrecords.py --video_dir=/data/videos \
@@ -23,7 +25,8 @@ Usage:
 
 With `--engine=beam` (needs `pip install 'cvrl_tf[beam]'`) the same
 conversion runs as an Apache Beam pipeline; everything after `--` is passed to
-Beam's PipelineOptions untouched:
+Beam's PipelineOptions untouched (a wrong runner or option value stops the
+tool before any work):
   python tools/make_tfrecords.py --engine=beam --video_dir=/data/videos \
       --output_dir=/data/records -- --runner=DirectRunner \
       --direct_num_workers=2 --direct_running_mode=multi_processing
@@ -105,14 +108,18 @@ def _shard_writer(pipeline_args):
   """The converter's engine; exits with a message if it is unavailable."""
   if _ENGINE.value == 'local':
     if pipeline_args:
-      sys.exit(f'make_tfrecords: unexpected arguments: {pipeline_args}')
+      sys.exit(f'error: unexpected arguments: {pipeline_args}')
     return converter.write_shards_locally
   try:
     # Apache Beam is an optional extra, only imported when asked for.
     from cvrl_tf.data_prep import beam_pipeline  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    sys.exit(f"make_tfrecords: --engine=beam needs Apache Beam (pip install "
+    sys.exit(f"error: --engine=beam needs Apache Beam (pip install "
              f"'cvrl_tf[beam]'): {e}")
+  try:
+    beam_pipeline.parse_pipeline_options(pipeline_args)
+  except sources.InputError as e:
+    sys.exit(f'error: {e}')
   return functools.partial(beam_pipeline.write_shards,
                            pipeline_args=pipeline_args)
 
@@ -144,9 +151,9 @@ def main(argv):
     report = converter.convert_videos(videos, label_map, config,
                                       write_shards)
   except sources.InputError as e:
-    sys.exit(f'make_tfrecords: {e}')
+    sys.exit(f'error: {e}')
   if not report.converted:
-    sys.exit(f'make_tfrecords: no video converted, {len(report.failed)} '
+    sys.exit(f'error: no video converted, {len(report.failed)} '
              f'failed; see {report.report_path}')
 
 

@@ -29,17 +29,25 @@ renames exactly one attempt per shard into place and deletes every other
 temporary file of the split, so a retried write leaves neither duplicates
 nor partial records, and a retried finalisation finds its renames done.
 
-Files. Shards, manifest, report and label map are written through
-`tf.io.gfile`, TensorFlow's file system layer and its GCS client, rather than
-Beam's `apache_beam.io.gcp.gcsio` (google-cloud-storage): the same
-`records` functions then write them for both engines, with the temporary
-names and atomic renames the resume logic relies on, TensorFlow's readers
-use the same client, and one set of GCS credentials serves both. Videos
-named by a `gs://` path are copied to a local temporary file through the
-same client before PyAV, which needs a local file, decodes them.
+Files. The sink is this module's own: `write_temp_shard` and
+`finalise_shards` write shards, manifest, report and label map through
+`tf.io.gfile`, TensorFlow's file system layer and its GCS client, rather
+than a Beam file sink on `apache_beam.io.gcp.gcsio` (google-cloud-storage):
+  * the same `records` functions then write them for both engines, with
+    the temporary names and atomic renames the resume logic relies on;
+  * TensorFlow's readers, the trainer's, use the same client and the same
+    credentials;
+  * Beam's GCS file system comes only with `apache-beam[gcp]`, which the
+    `beam` extra does not install: without it Beam cannot open `gs://` at
+    all, so the DirectRunner converts from and to `gs://` with the extra
+    alone.
+The driver lists the videos through the same client (`sources`). Videos
+named by a `gs://` path are copied to a local temporary file through it too,
+in the worker that decodes them, since PyAV reads local files only.
 """
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -48,6 +56,7 @@ from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 from absl import logging
 import apache_beam as beam
 from apache_beam.options import pipeline_options
+from apache_beam.runners import runner as beam_runner
 import tensorflow as tf
 
 from cvrl_tf.data_prep import converter
@@ -68,25 +77,31 @@ _Outcome = Tuple[str, Tuple[int, Any, Any]]
 
 @contextlib.contextmanager
 def _local_copies(paths: Sequence[str]):
-  """Yields local paths of the videos, copying remote ones (`gs://`)."""
-  remote = [path for path in paths if '://' in path]
-  if not remote:
-    yield list(paths)
+  """Copies remote videos (`gs://`) to local temporary files.
+
+  Yields:
+    (local paths, {index: error}): a path per video, the video's own if
+    local; the error of each remote video that could not be copied.
+  """
+  if not any(sources.is_remote(path) for path in paths):
+    yield list(paths), {}
     return
   directory = tempfile.mkdtemp(prefix='cvrl_videos_')
   try:
-    local = []
+    local, errors = [], {}
     for index, path in enumerate(paths):
-      if '://' in path:
+      if sources.is_remote(path):
         copy = os.path.join(directory, f'{index}_{os.path.basename(path)}')
         try:
           tf.io.gfile.copy(path, copy)
         except tf.errors.OpError as e:
-          # Decoding the missing copy reports the video as failed.
-          logging.warning('Cannot copy %s: %s', path, e.message)
+          # Reported as the video's failure: decoding whatever the failed
+          # copy left would report a misleading decoder error instead.
+          errors[index] = ('cannot copy to a local file: ' +
+                           worker_pool.describe_exception(e))
         path = copy
       local.append(path)
-    yield local
+    yield local, errors
   finally:
     shutil.rmtree(directory, ignore_errors=True)
 
@@ -106,19 +121,30 @@ class DecodeBatch(beam.DoFn):
     self._decode = decode
 
   def process(self, batch: List[_Task]) -> Iterable[_Outcome]:
-    with _local_copies([video.path for _, _, video in batch]) as paths:
-      results = worker_pool.run_tasks(self._decode, paths, 1,
-                                      self._config.timeout_per_video)
+    with _local_copies([video.path for _, _, video in batch]) as (
+        paths, copy_errors):
+      for index, error in copy_errors.items():
+        yield _failure(batch[index], error)
+      to_decode = [index for index in range(len(batch))
+                   if index not in copy_errors]
+      results = worker_pool.run_tasks(
+          self._decode, [paths[index] for index in to_decode], 1,
+          self._config.timeout_per_video)
       with contextlib.closing(results):
         for result in results:
-          name, position, video = batch[result.index]
+          task = batch[to_decode[result.index]]
           if result.error is None:
+            name, position, video = task
             yield name, (position, converter.serialized_record(
                 video, result.value, self._config), None)
           else:
-            logging.warning('Skipping %s: %s', video.path, result.error)
-            yield name, (position, None,
-                         {'path': video.path, 'error': result.error})
+            yield _failure(task, result.error)
+
+
+def _failure(task: _Task, error: str) -> _Outcome:
+  name, position, video = task
+  logging.warning('Skipping %s: %s', video.path, error)
+  return name, (position, None, {'path': video.path, 'error': error})
 
 
 def write_temp_shard(output_dir: str, name: str,
@@ -206,6 +232,37 @@ def build_pipeline(pipeline: beam.Pipeline,
                                run_fingerprint, dict(manifest)))
 
 
+def parse_pipeline_options(
+    args: Sequence[str]) -> pipeline_options.PipelineOptions:
+  """Beam's PipelineOptions of command-line `args`, checked before any work.
+
+  Options unknown to Beam's parser are left to Beam, which discards them
+  with a warning: portable runners (Flink, Spark) accept options of their
+  job service that this parser does not know.
+
+  Raises:
+    InputError: An option has an invalid value or the runner is unknown.
+  """
+  options = pipeline_options.PipelineOptions(list(args))
+  usage = io.StringIO()
+  try:
+    # argparse prints its usage and the error, then exits.
+    with contextlib.redirect_stderr(usage):
+      options.get_all_options()
+  except SystemExit as e:
+    error = usage.getvalue().strip().splitlines()[-1:] or [str(e)]
+    raise sources.InputError(
+        'Beam pipeline option: ' + error[0].split(' error: ', 1)[-1]) from e
+  runner = options.view_as(pipeline_options.StandardOptions).runner
+  if runner:
+    try:
+      beam_runner.create_runner(runner)
+    except (ValueError, ImportError) as e:
+      raise sources.InputError(
+          'Beam runner: ' + ' '.join(str(e).split())) from e
+  return options
+
+
 def write_shards(shards: Dict[str, List[sources.VideoEntry]],
                  config: converter.ConversionConfig, run_fingerprint: str,
                  manifest: Dict[str, dict],
@@ -220,11 +277,19 @@ def write_shards(shards: Dict[str, List[sources.VideoEntry]],
     manifest: The finished shards; updated with the written ones.
     pipeline_args: Command-line options of Beam's `PipelineOptions`, e.g.
       `--runner=DirectRunner --direct_num_workers=2`.
+
+  Raises:
+    InputError: The pipeline options are unusable.
   """
   if not shards:
     return
-  options = pipeline_options.PipelineOptions(list(pipeline_args))
-  with beam.Pipeline(options=options) as pipeline:
+  options = parse_pipeline_options(pipeline_args)
+  try:
+    pipeline = beam.Pipeline(options=options)
+  except ValueError as e:  # the runner's own checks, e.g. Dataflow's
+    raise sources.InputError(
+        'Beam pipeline options: ' + ' '.join(str(e).split())) from e
+  with pipeline:
     build_pipeline(pipeline, shards, config, run_fingerprint, manifest)
   saved = records.read_json(
       os.path.join(config.output_dir, records.manifest_name(config.split)))

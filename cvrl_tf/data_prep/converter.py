@@ -225,8 +225,20 @@ ShardWriter = Callable[
 def write_shards_locally(shards: Dict[str, List[sources.VideoEntry]],
                          config: ConversionConfig, run_fingerprint: str,
                          manifest: Dict[str, dict]) -> None:
-  """Decodes and writes the given shards with a pool of worker processes."""
+  """Decodes and writes the given shards with a pool of worker processes.
+
+  Raises:
+    InputError: A video is not on a local file system. PyAV reads local
+      files only, and the workers stay free of TensorFlow, whose GCS client
+      a copy would need; the Beam engine copies each batch of videos to
+      where it decodes them.
+  """
   videos = [video for shard in shards.values() for video in shard]
+  remote = [video.path for video in videos if sources.is_remote(video.path)]
+  if remote:
+    raise sources.InputError(
+        f'{len(remote)} videos are not on a local disk (e.g. {remote[0]}): '
+        'the local engine decodes local files; use --engine=beam')
   decode = decode_task(config)
   progress = _Progress(len(videos), config.split)
   run = worker_pool.run_tasks(decode, [video.path for video in videos],
