@@ -38,6 +38,21 @@ def test_video_dir_indexes_classes_in_sorted_folder_order(tmp_path):
   assert all(os.path.isfile(v.path) for v in videos)
 
 
+def test_video_dir_lists_linked_folders_once_and_ends_on_link_loops(tmp_path):
+  root = str(tmp_path / 'videos')
+  _touch(f'{root}/walk/b.mp4')
+  _touch(f'{root}/jump/a.avi')
+  _touch(str(tmp_path / 'elsewhere/c.mp4'))
+  os.symlink(str(tmp_path / 'elsewhere'), f'{root}/walk/linked')
+  os.symlink(root, f'{root}/walk/loop')              # back to the top
+  os.symlink(f'{root}/jump', f'{root}/walk/again')   # a folder listed already
+
+  videos, _ = sources.load_videos(video_dir=root)
+
+  assert sorted(v.video_id for v in videos) == [
+      'jump/a.avi', 'walk/b.mp4', 'walk/linked/c.mp4']
+
+
 def test_csv_with_header_names_and_video_root(tmp_path):
   csv_path = _write(str(tmp_path / 'list.csv'),
                     'path,label\nx/1.mp4,"zebra, plains"\nx/2.mp4,ant\n')

@@ -34,7 +34,8 @@ import io
 import json
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import (Dict, Iterable, Iterator, List, Optional, Sequence, Set,
+                    Tuple)
 
 import tensorflow as tf
 
@@ -140,15 +141,29 @@ def _list_folder(folder: str) -> Tuple[List[str], List[str]]:
           [name for name in sorted(files) if not _is_hidden(name)])
 
 
-def _files_under(folder: str, relative: str = '') -> Iterator[Tuple[str, str]]:
-  """(path, path relative to `folder`) of every non-hidden file under it."""
+def _files_under(folder: str, relative: str = '',
+                 visited: Optional[Set[str]] = None
+                 ) -> Iterator[Tuple[str, str]]:
+  """(path, path relative to `folder`) of every non-hidden file under it.
+
+  A local folder reached again through a symbolic link (a loop, or a link to
+  a folder already listed) is listed once: its files are not converted twice
+  under two ids, and a loop cannot recurse without end.
+  """
   current = os.path.join(folder, relative) if relative else folder
+  visited = set() if visited is None else visited
+  if not is_remote(current):
+    real = os.path.realpath(current)
+    if real in visited:
+      return
+    visited.add(real)
   subfolders, files = _list_folder(current)
   for name in files:
     yield os.path.join(current, name), (
         f'{relative}/{name}' if relative else name)
   for name in subfolders:
-    yield from _files_under(folder, f'{relative}/{name}' if relative else name)
+    yield from _files_under(folder, f'{relative}/{name}' if relative else name,
+                            visited)
 
 
 def list_video_dir(video_dir: str) -> Tuple[List[VideoEntry], LabelMap]:
@@ -158,8 +173,9 @@ def list_video_dir(video_dir: str) -> Tuple[List[VideoEntry], LabelMap]:
     raise InputError(f'video directory not found: {video_dir}')
   labels, _ = _list_folder(video_dir)
   videos = []
+  visited = set() if is_remote(video_dir) else {os.path.realpath(video_dir)}
   for label in labels:
-    for path, video_id in _files_under(video_dir, label):
+    for path, video_id in _files_under(video_dir, label, visited):
       videos.append(VideoEntry(path, video_id, label))
   return videos, {label: index for index, label in enumerate(labels)}
 
