@@ -178,6 +178,8 @@ trains on sparse clips at stride 4 and dense clips at stride 1; the probe
 sees both encoders on CVRL's clips (stride 2). random_init is the same
 backbone untrained. One seed: a difference of a few points is within the
 seed-to-seed spread that `reproduce.md` measures.
+Why TCLR ends below the untrained encoder here, term by term:
+`tclr_toy_diagnostics.md`.
 
 Time per run:
 {times}
