@@ -56,15 +56,20 @@ def check_train_steps(train_steps: int) -> None:
                      f'{TCLR_TOY_EPOCHS}, got {train_steps}.')
 
 
-def tclr_params(paths: demo.DemoPaths, train_steps: int, seed: int):
-  """The TCLR toy experiment on the toy records, its schedule rescaled."""
+def tclr_params(paths: demo.DemoPaths, train_steps: int, seed: int,
+                clip_batches: str = 'separate'):
+  """The TCLR toy experiment on the toy records, its schedule rescaled.
+
+  `clip_batches` is `TCLRModel.clip_batches` ('separate': TCLR's).
+  """
   check_train_steps(train_steps)
   params = config_validation.experiment_params('tclr_pretrain',
                                                [TCLR_TOY_YAML])
   steps_per_loop = params.trainer.steps_per_loop
   # A checkpoint every loop: a run killed without warning loses one loop.
   params.override({
-      'task': {'train_data': {'input_path': paths.record_pattern('train'),
+      'task': {'model': {'clip_batches': clip_batches},
+               'train_data': {'input_path': paths.record_pattern('train'),
                               'seed': seed},
                'validation_data': {'input_path': paths.record_pattern('test')},
                'recipe': {'steps_per_epoch': train_steps // TCLR_TOY_EPOCHS}},
@@ -86,31 +91,40 @@ def evaluation_params(paths: demo.DemoPaths, budget: runs.Budget):
   return params
 
 
-def tclr_definition(paths: demo.DemoPaths, budget: runs.Budget,
-                    seed: int) -> Dict[str, object]:
+def tclr_definition(paths: demo.DemoPaths, budget: runs.Budget, seed: int,
+                    clip_batches: str = 'separate') -> Dict[str, object]:
   """Everything that defines the TCLR run's result (`run_keys`)."""
   return {
       'setting': {'name': 'tclr', 'experiment': 'tclr_pretrain'},
       'seed': seed, 'data': runs.toy_data_definition(budget),
-      'train': run_keys.without_paths(
-          tclr_params(paths, budget.train_steps, seed).as_dict()),
+      'train': run_keys.without_paths(tclr_params(
+          paths, budget.train_steps, seed, clip_batches).as_dict()),
       'evaluation': run_keys.without_paths(demo.eval_data(
           evaluation_params(paths, budget), '').as_dict()),
   }
 
 
-def evaluate_tclr(paths: demo.DemoPaths, budget: runs.Budget, seed: int,
-                  work_dir: str) -> Dict[str, float]:
-  """Trains TCLR (resuming), evaluates it; cached like the CVRL settings."""
-  definition = tclr_definition(paths, budget, seed)
+def tclr_run_dir(paths: demo.DemoPaths, budget: runs.Budget, seed: int,
+                 work_dir: str, clip_batches: str = 'separate') -> str:
+  """The TCLR run's keyed folder, claimed for its definition."""
+  definition = tclr_definition(paths, budget, seed, clip_batches)
   run_dir = runs.run_dir_of(work_dir, definition)
   run_keys.claim_run_dir(run_dir, definition)
+  return run_dir
+
+
+def evaluate_tclr(paths: demo.DemoPaths, budget: runs.Budget, seed: int,
+                  work_dir: str,
+                  clip_batches: str = 'separate') -> Dict[str, float]:
+  """Trains TCLR (resuming), evaluates it; cached like the CVRL settings."""
+  run_dir = tclr_run_dir(paths, budget, seed, work_dir, clip_batches)
 
   def train_and_evaluate():
     train_dir = os.path.join(run_dir, 'train')
     tf.keras.utils.set_random_seed(seed)
-    runs.train_until(tclr_params(paths, budget.train_steps, seed), train_dir,
-                     budget.train_steps)
+    runs.train_until(tclr_params(paths, budget.train_steps, seed,
+                                 clip_batches),
+                     train_dir, budget.train_steps)
     return runs.evaluate(paths, evaluation_params(paths, budget), train_dir,
                          seed)
   return runs.timed_metrics(run_dir, train_and_evaluate)
@@ -164,6 +178,8 @@ trains on sparse clips at stride 4 and dense clips at stride 1; the probe
 sees both encoders on CVRL's clips (stride 2). random_init is the same
 backbone untrained. One seed: a difference of a few points is within the
 seed-to-seed spread that `reproduce.md` measures.
+Why TCLR ends below the untrained encoder here, term by term:
+`tclr_toy_diagnostics.md`.
 
 Time per run:
 {times}

@@ -59,6 +59,9 @@ def _message(params, mode):
      'task.validation_data.num_test_crops must be 1 or 3, got 2.'),
     ('eval', {'validation_data': {'num_test_clips': 0}},
      'task.validation_data.num_test_clips must be at least 1, got 0.'),
+    ('eval', {'validation_data': {'test_clip_starts': 'random'}},
+     "task.validation_data.test_clip_starts must be one of ('even', 'tclr'), "
+     "got 'random'."),
     ('train', {'train_data': {'augmentation': {'spatial': {
         'crop_area_range': [0.0, 1.0]}}}},
      'task.train_data.augmentation.spatial.crop_area_range must be [low, '

@@ -9,6 +9,12 @@ import tensorflow as tf
 import yaml
 
 from cvrl_tf import train
+from cvrl_tf.tasks import classification
+from cvrl_tf.tasks import tclr_pretrain
+from step_worker_process import run_step_worker
+from tclr_resume_worker import STOP_STEP
+from tclr_resume_worker import TRAIN_STEPS
+from test_resume import numeric_tensors
 from tiny_experiments import TINY_BACKBONE
 from tiny_experiments import tiny_classification
 from tiny_experiments import tiny_knn
@@ -81,3 +87,48 @@ def test_linear_eval_loads_the_tclr_backbone(patterns, pretrained, tmp_path):
     np.testing.assert_array_equal(reader.get_tensor(name),
                                   loaded.get_tensor(name), err_msg=name)
   assert 0.0 <= logs['top1'] <= 1.0
+
+
+def test_finetune_starts_from_the_tclr_backbone(patterns, pretrained):
+  """The fine-tune task's backbone holds the TCLR run's trained weights."""
+  params = tiny_classification('cvrl_finetune', *patterns,
+                               init_checkpoint=pretrained[0])
+  task = classification.ClassificationTask(params.task)
+  model = task.build_model()
+  initial = [w.numpy() for w in model.backbone.weights]
+  task.initialize(model)
+  # The reference: the TCLR model's backbone, read from the checkpoint.
+  tclr = tclr_pretrain.TCLRPretrainTask(
+      tiny_tclr_pretrain(patterns[0], train_steps=2).task).build_model()
+  tf.train.Checkpoint(**tclr.checkpoint_items).read(
+      tf.train.latest_checkpoint(pretrained[0])).assert_existing_objects_matched()
+  pairs = list(zip(model.backbone.weights, tclr.backbone.weights, initial))
+  assert len(pairs) == len(tclr.backbone.weights) > 50
+  assert model.backbone.trainable  # Fine-tuned, not frozen.
+  changed = 0
+  for loaded, trained, before in pairs:
+    np.testing.assert_array_equal(loaded.numpy(), trained.numpy(),
+                                  err_msg=loaded.name)
+    changed += not np.array_equal(before, trained.numpy())
+  # Not the fine-tune model's own initialisation: the kernels differ.
+  assert changed > len(pairs) // 2
+
+
+def test_resumed_run_ends_with_the_uninterrupted_state(patterns, tmp_path):
+  """Stopped at step N and resumed to 2N: the state of 2N straight steps.
+
+  Weights, optimizer slots, the plateau schedule's state (stopped inside an
+  epoch) and the saved input, bit for bit.
+  """
+  steps = run_step_worker('tclr_resume_worker.py', tmp_path / 'steps.npz',
+                          patterns[0], str(tmp_path), timeout=900)
+  assert (steps['straight'], steps['stopped'], steps['resumed']) == (
+      TRAIN_STEPS, STOP_STEP, TRAIN_STEPS)
+  final = numeric_tensors(str(tmp_path / 'resumed' / f'ckpt-{TRAIN_STEPS}'))
+  reference = numeric_tensors(
+      str(tmp_path / 'straight' / f'ckpt-{TRAIN_STEPS}'))
+  assert final.keys() == reference.keys()
+  assert any(name.startswith('model/lr_plateau/') for name in final), list(
+      final)
+  for name, value in reference.items():
+    np.testing.assert_array_equal(final[name], value, err_msg=name)

@@ -131,3 +131,43 @@ def test_sampling_is_a_pure_function_of_the_seed():
   first = temporal_sampling.sample_ssl_indices(50, 4, 2, seed)
   second = temporal_sampling.sample_ssl_indices(50, 4, 2, seed)
   np.testing.assert_array_equal(first, second)
+
+
+def tclr_retrieval_frames(video_length, mode, num_frames=16, skip=2,
+                          num_modes=9):
+  """TCLR's retrieval clip (`nn_retrieval/dl_ret.py` `build_clip`), in NumPy.
+
+  None where TCLR drops the video (at most half the clip's frames exist).
+  """
+  start = int(np.linspace(0, video_length - skip * num_frames - 10,
+                          num_modes)[mode])
+  if start < 0:
+    start = mode
+  wanted = start + skip * np.arange(num_frames)
+  present = [int(f) for f in wanted if f < video_length]
+  if len(present) <= num_frames / 2:
+    return None
+  remaining = num_frames - len(present)
+  clip = present + present[::-1][1:remaining + 1]
+  return clip if len(clip) == num_frames else None
+
+
+def test_tclr_retrieval_clips_are_tclrs():
+  compared = 0
+  for video_length in list(range(18, 140)) + [173, 250, 1777]:
+    indices = temporal_sampling.sample_tclr_retrieval_indices(
+        video_length, num_clips=9, num_steps=16, stride=2).numpy()
+    assert indices.shape == (9, 16)
+    assert indices.min() >= 0 and indices.max() < video_length
+    for mode in range(9):
+      expected = tclr_retrieval_frames(video_length, mode)
+      if expected is not None:
+        np.testing.assert_array_equal(indices[mode], expected,
+                                      err_msg=f'{video_length} {mode}')
+        compared += 1
+  assert compared > 9 * 120
+  # Unlike the 'even' starts, the last clip ends 10 frames early.
+  np.testing.assert_array_equal(
+      temporal_sampling.tclr_retrieval_starts(100, 9, 16, 2),
+      [0, 7, 14, 21, 29, 36, 43, 50, 58])
+  assert temporal_sampling.sample_linspace_indices(100, 9, 16, 2)[-1, 0] == 69

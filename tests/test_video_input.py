@@ -9,6 +9,7 @@ from official.projects.video_ssl.dataloaders import video_ssl_input
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.dataloaders import video_input
+from test_temporal_sampling import tclr_retrieval_frames
 
 HEIGHT, WIDTH = 48, 64
 NUM_CLASSES = 3
@@ -199,3 +200,23 @@ def test_training_input_never_reads_a_file_twice_at_once(record_dir):
   ids = [features['video_id'].numpy()[0]
          for features, _ in video_input.build_dataset(params).take(6)]
   assert sorted(ids) == [b'video_%d' % v for v in range(6)]
+
+
+@pytest.mark.parametrize('test_clip_starts', ['even', 'tclr'])
+def test_eval_clips_start_where_test_clip_starts_says(record_dir,
+                                                      test_clip_starts):
+  """Frame t's red channel is 4 t above frame 0's: the clips' frame indices."""
+  params = _params(record_dir, pattern='train-2.tfrecord', is_training=False,
+                   num_test_clips=2, one_hot=False, output_video_id=True,
+                   test_clip_starts=test_clip_starts)
+  features, _ = next(iter(video_input.build_dataset(params)))
+  red = features['image'].numpy()[..., 0].mean(axis=(2, 3)).reshape(2, 2, 4)
+  for video_id, clips in zip(features['video_id'].numpy(), red):
+    length = 10 + 2 * int(video_id.decode().rsplit('_', 1)[1])
+    if test_clip_starts == 'tclr':
+      expected = [tclr_retrieval_frames(length, mode, num_frames=4,
+                                        num_modes=2) for mode in range(2)]
+    else:
+      expected = [np.arange(4) * 2, length - 7 + np.arange(4) * 2]
+    np.testing.assert_array_equal(np.round((clips - clips[0, 0]) * 255 / 4),
+                                  np.array(expected) - expected[0][0])

@@ -26,6 +26,8 @@ class TemporalAugmentation(hyperparams.Config):
 CROP_SAMPLERS = ('inception', 'sample_distorted_bounding_box')
 # `SpatialAugmentation.contrast_mean` choices.
 CONTRAST_MEANS = ('frame', 'clip')
+# `DataConfig.test_clip_starts` choices.
+TEST_CLIP_STARTS = ('even', 'tclr')
 
 
 @dataclasses.dataclass
@@ -164,6 +166,12 @@ class DataConfig(video_classification.DataConfig):
       --flow` and output it as `features['flow']`, laid out as
       `features['image']` (see `cvrl_tf.dataloaders.video_parser`).
       TFRecords only.
+    test_clip_starts: where the `num_test_clips` test clips start:
+      'even': evenly over [0, length - span], the first and last clips
+        touching the video's ends (Model Garden's linspace sampling);
+      'tclr': TCLR's retrieval clips (`nn_retrieval/dl_ret.py`), evenly
+        over [0, length - stride x frames - 10], truncated, mirror-padded
+        past the last frame (`temporal_sampling.tclr_retrieval_starts`).
   """
   is_ssl: bool = False
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
@@ -173,3 +181,4 @@ class DataConfig(video_classification.DataConfig):
   read_flow: bool = False
   shuffle_buffer_size: int = 64
   min_image_size: int = 256
+  test_clip_starts: str = 'even'

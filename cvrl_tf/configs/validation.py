@@ -247,6 +247,10 @@ def _check_clip_shapes(name: str, data_config) -> None:
   if data_config.num_test_clips < 1:
     raise ConfigError(f'{field}.num_test_clips must be at least 1, got '
                       f'{data_config.num_test_clips}.')
+  starts = getattr(data_config, 'test_clip_starts', 'even')
+  if starts not in data_cfg.TEST_CLIP_STARTS:
+    raise ConfigError(f'{field}.test_clip_starts must be one of '
+                      f'{data_cfg.TEST_CLIP_STARTS}, got {starts!r}.')
 
 
 def _check_augmentation(name: str, data_config) -> None:

@@ -78,6 +78,10 @@ class Parser(parser.Parser):
     self._temporal = params.augmentation.temporal
     self._spatial = params.augmentation.spatial
     self._num_test_clips = params.num_test_clips
+    self._test_clip_sampler = {
+        'even': temporal_sampling.sample_linspace_indices,
+        'tclr': temporal_sampling.sample_tclr_retrieval_indices,
+    }[params.test_clip_starts]
     self._num_test_crops = params.num_test_crops
     self._min_resize = params.min_image_size
     self._zero_centering = params.zero_centering_image
@@ -197,7 +201,7 @@ class Parser(parser.Parser):
                        decoded: Features) -> Tuple[Features, tf.Tensor]:
     """Test views: image [clips * crops, T, H, W, 3]."""
     frames = decoded['frames']
-    indices = temporal_sampling.sample_linspace_indices(
+    indices = self._test_clip_sampler(
         self._sampled_length(decoded), self._num_test_clips, self._num_steps,
         self._stride)
     views = lambda clips: self._normalize(eval_views(

@@ -8,6 +8,10 @@ functions of an explicit stateless `seed` (a [2] integer tensor).
 """
 import tensorflow as tf
 
+# TCLR's retrieval clips (`nn_retrieval/dl_ret.py` `build_clip`) end this
+# many frames before the last full clip would: `linspace(0, F - 10, ...)`.
+TCLR_RETRIEVAL_END_MARGIN = 10
+
 
 def clip_span(num_steps: int, stride: int) -> int:
   """Number of consecutive video frames a clip covers."""
@@ -149,3 +153,50 @@ def sample_linspace_indices(video_length: tf.Tensor, num_clips: int,
   else:
     starts = tf.range(num_clips, dtype=tf.int32) * last_start // (num_clips - 1)
   return clip_indices(starts, video_length, num_steps, stride)
+
+
+def tclr_retrieval_starts(video_length: tf.Tensor, num_clips: int,
+                          num_steps: int, stride: int) -> tf.Tensor:
+  """TCLR's retrieval clip starts (`nn_retrieval/dl_ret.py` `build_clip`).
+
+  Clip k starts at `int(np.linspace(0, N - stride * num_steps - 10,
+  num_clips)[k])` (truncated towards 0), or at frame k where that is
+  negative. The linspace is computed in float64 as NumPy does, so the
+  truncation agrees with TCLR's.
+
+  Returns:
+    int32 [num_clips] starts.
+  """
+  last = tf.cast(tf.cast(video_length, tf.int32) - stride * num_steps -
+                 TCLR_RETRIEVAL_END_MARGIN, tf.float64)
+  positions = tf.range(num_clips, dtype=tf.float64)
+  if num_clips > 1:
+    positions = tf.concat([positions[:-1] * (last / (num_clips - 1)),
+                           last[tf.newaxis]], 0)
+  starts = tf.cast(positions, tf.int32)  # Truncates towards 0, as int().
+  return tf.where(starts < 0, tf.range(num_clips, dtype=tf.int32), starts)
+
+
+def sample_tclr_retrieval_indices(video_length: tf.Tensor, num_clips: int,
+                                  num_steps: int, stride: int) -> tf.Tensor:
+  """Frame indices of TCLR's retrieval clips (`tclr_retrieval_starts`).
+
+  A clip running past the last frame is mirror-padded as TCLR pads it
+  (`full_clip + full_clip[::-1][1:remaining + 1]`): its frames after the
+  last one present are those before it, in reverse. TCLR drops a video
+  whose clip has at most half of its frames; here such a clip goes on
+  mirroring back to its first frame and stays there.
+
+  Arguments and result as `sample_linspace_indices`'s.
+  """
+  video_length = tf.cast(video_length, tf.int32)
+  starts = tclr_retrieval_starts(video_length, num_clips, num_steps, stride)
+  wanted = starts[:, tf.newaxis] + tf.range(num_steps) * stride
+  present = tf.reduce_sum(tf.cast(wanted < video_length, tf.int32), axis=1,
+                          keepdims=True)
+  position = tf.range(num_steps)[tf.newaxis]
+  mirrored = tf.maximum(2 * (present - 1) - position, 0)
+  source = tf.where(position < present, position, mirrored)
+  indices = starts[:, tf.newaxis] + source * stride
+  # A clip starting past the end (TCLR: no frame, dropped) loops instead.
+  return tf.math.floormod(indices, video_length)
