@@ -92,6 +92,13 @@ def _message(params, mode):
                               'read_flow': True}},
      'task.train_data.read_flow needs TFRecords written by '
      'tools/make_tfrecords.py --flow; TFDS datasets have no flow.'),
+    ('train', {'train_data': {'read_flow': True, 'flow_flip': 'negate'}},
+     "task.train_data.flow_flip must be one of ['mirror_image', "
+     "'negate_x'], got 'negate'."),
+    ('train', {'train_data': {'flow_photometric': 'like_rgb'}},
+     'task.train_data.flow_photometric: like_rgb changes the flow stream, '
+     'which task.train_data.read_flow: false leaves out: set read_flow: '
+     'true or remove it.'),
 ])
 def test_impossible_shapes(records, mode, overrides, expected):
   assert expected in _message(_pretrain(records, **overrides), mode)

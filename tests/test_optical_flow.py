@@ -1,6 +1,7 @@
 """Optical flow in the converter: stored layout, values, alignment, failures."""
 import io
 import os
+import types
 
 import numpy as np
 from PIL import Image
@@ -171,6 +172,34 @@ def test_unknown_flow_method_is_a_one_line_input_error(tmp_path):
 
   with pytest.raises(sources.InputError, match='unknown flow method'):
     converter.convert_videos(videos, {'a': 0}, config)
+
+
+@pytest.mark.parametrize('optflow', [
+    None,
+    # opencv-python-headless installed over the contrib package leaves
+    # contrib's `cv2/optflow/` folder, an empty namespace package.
+    types.ModuleType('cv2.optflow')])
+def test_tvl1_without_opencv_contrib_is_a_one_line_input_error(
+    tmp_path, monkeypatch, optflow):
+  without_contrib = types.SimpleNamespace(
+      __version__='4.0.0', __file__='/site-packages/cv2/__init__.py')
+  if optflow is not None:
+    without_contrib.optflow = optflow
+  monkeypatch.setattr(optical_flow, 'cv2', without_contrib)
+  config = converter.ConversionConfig(
+      output_dir=str(tmp_path / 'out'),
+      decode_options=video_decoding.DecodeOptions(flow='tvl1'))
+
+  with pytest.raises(sources.InputError) as error:
+    converter.convert_videos(
+        [sources.VideoEntry('v.mp4', 'v', 'a', 0)], {'a': 0}, config)
+  assert str(error.value) == (
+      "--flow=tvl1 needs OpenCV's contrib modules "
+      '(cv2.optflow.DualTVL1OpticalFlow_create), missing from the OpenCV '
+      '4.0.0 at /site-packages/cv2/__init__.py; run `make opencv-contrib` '
+      '(reinstalls opencv-contrib-python-headless at the version of '
+      'opencv-python-headless)')
+  assert not (tmp_path / 'out').exists()
 
 
 def test_adding_or_changing_flow_rebuilds_the_shards():

@@ -173,3 +173,117 @@ def test_device_augmentation_leaves_flow_float_with_the_same_geometry(
   assert image.dtype == np.uint8 and flow.dtype == np.float32
   # The host half of device augmentation rounds the resized frames to uint8.
   np.testing.assert_allclose(flow * 255, image, atol=0.5 + 1e-3)
+
+
+def _coloured(params):
+  """Every photometric operation likely, view 2 solarized sometimes."""
+  spatial = params.augmentation.spatial
+  spatial.color_jitter_prob = spatial.blur_prob = 1.0
+  spatial.grayscale_prob = 0.5
+  spatial.view_blur_solarize = 'asymmetric'
+  return params
+
+
+def test_flow_photometric_like_rgb_gives_flow_its_views_colour_and_blur(
+    record_path):
+  host = _coloured(_params(record_path, is_ssl=True, is_training=True,
+                           flow_photometric='like_rgb'))
+  device = _coloured(_params(record_path, is_ssl=True, is_training=True,
+                             flow_photometric='like_rgb'))
+  device.augmentation.device_augmentation = True
+  (on_host, _), = video_input.build_dataset(host).take(1)
+  (on_device, _), = video_input.build_dataset(device).take(1)
+  # Same pictures, so the same jitter, grayscale, blur and solarization
+  # parameters (view 2's differ from view 1's) give the same values.
+  np.testing.assert_array_equal(on_host['flow'], on_host['image'])
+  # Device augmentation leaves the image's to the train step, with the
+  # same parameters; the flow gets them in the input pipeline.
+  np.testing.assert_array_equal(on_device['flow'], on_host['flow'])
+  geometric = on_device['image'].numpy() / 255
+  assert np.abs(on_device['flow'] - geometric).mean() > 0.02
+
+
+def _crop_scale(clips, channel, slope):
+  """[..., T, H, W, 3] -> [...]: crop size over output size along the axis
+  of `channel`, which rises by `slope` per stored pixel along it.
+
+  Measured on the pictures (least squares over inner pixels, away from
+  the clamped edges of an enlarged crop), rounded to a whole crop.
+  """
+  values = np.moveaxis(clips[..., channel] * 255, -1 - channel, -1)
+  values = values[..., 2:-2, 2:-2]
+  steps = np.arange(values.shape[-1]) - (values.shape[-1] - 1) / 2
+  fitted = (values * steps).sum(-1) / (steps ** 2).sum()
+  per_output_pixel = np.abs(fitted.mean(axis=(-2, -1))) / slope
+  output = clips.shape[-2 - channel]
+  return np.round(per_output_pixel * output) / output
+
+
+def _corrected(pictures, x_scale, y_scale):
+  """NumPy flow values: zero at 0.5, scaled per axis, clipped to [0, 1]."""
+  x_scale, y_scale = (np.asarray(s)[..., None, None, None]
+                      for s in (x_scale, y_scale))
+  expected = pictures.astype(np.float64)
+  expected[..., 0] = 0.5 + x_scale * (expected[..., 0] - 0.5)
+  expected[..., 1] = 0.5 + y_scale * (expected[..., 1] - 0.5)
+  return np.clip(expected, 0.0, 1.0)
+
+
+def _check_flow_values(features, flow_flip, flow_crop_scale, atol=1e-5):
+  """`features['flow']` equals its picture's values corrected in NumPy."""
+  image, flow = features['image'].numpy(), features['flow'].numpy()
+  if image.dtype == np.uint8:
+    image = image / 255
+  mirrored = _is_mirrored(image)
+  x_scale = np.ones(mirrored.shape)
+  y_scale = np.ones(mirrored.shape)
+  if flow_crop_scale == 'rescale':
+    # R is 4 x, G is 5 y in stored pixels (`_picture`).
+    x_scale = 1 / _crop_scale(image, 0, 4)
+    y_scale = 1 / _crop_scale(image, 1, 5)
+  if flow_flip == 'negate_x':
+    x_scale = np.where(mirrored, -x_scale, x_scale)
+  np.testing.assert_allclose(flow, _corrected(image, x_scale, y_scale),
+                             rtol=0, atol=atol)
+  return mirrored, x_scale
+
+
+@pytest.mark.parametrize('flow_flip, flow_crop_scale, device', [
+    ('negate_x', 'keep', False), ('mirror_image', 'rescale', True)])
+def test_ssl_flow_values_follow_the_views_flip_and_crop(
+    record_path, flow_flip, flow_crop_scale, device):
+  params = _without_photometric(_params(
+      record_path, is_ssl=True, is_training=True, flow_flip=flow_flip,
+      flow_crop_scale=flow_crop_scale))
+  # Crops from 15 to 30 pixels wide: smaller and larger than the output.
+  params.augmentation.spatial.crop_area_range = (0.1, 0.4)
+  params.augmentation.device_augmentation = device
+  # Device augmentation rounds the resized image to uint8, not the flow.
+  atol = 0.5 / 255 * 2 + 1e-5 if device else 1e-5
+  mirrored, x_scales = [], []
+  for features, _ in video_input.build_dataset(params).take(2):
+    flipped, x_scale = _check_flow_values(features, flow_flip,
+                                          flow_crop_scale, atol)
+    mirrored.extend(flipped)
+    x_scales.extend(x_scale)
+  assert 0 < sum(mirrored) < len(mirrored)
+  if flow_crop_scale == 'rescale':
+    # Values both enlarged and shrunk.
+    assert min(np.abs(x_scales)) < 1 < max(np.abs(x_scales))
+
+
+@pytest.mark.parametrize('is_training', [False, True])
+def test_supervised_and_eval_flow_values_follow_flip_and_resize(
+    record_path, is_training):
+  params = _params(record_path, is_training=is_training,
+                   flow_flip='negate_x', flow_crop_scale='rescale')
+  features, _ = next(iter(video_input.build_dataset(params)))
+  if is_training:
+    _check_flow_values(features, 'negate_x', 'rescale')
+    return
+  # Frames of 40 x 56 resized to a short side of 24 (Model Garden's
+  # `resize_smallest`: 24 x floor(56 * 24 / 40)), never flipped.
+  np.testing.assert_allclose(
+      features['flow'].numpy(),
+      _corrected(features['image'].numpy(), (56 * 24 // 40) / WIDTH,
+                 24 / HEIGHT), rtol=0, atol=1e-5)

@@ -143,6 +143,13 @@ class Augmentation(hyperparams.Config):
   device_augmentation: bool = False
 
 
+# Named choices of the flow options of `DataConfig`; the first of each is
+# ViCC's (the default).
+FLOW_PHOTOMETRIC = ('none', 'like_rgb')
+FLOW_FLIPS = ('mirror_image', 'negate_x')
+FLOW_CROP_SCALES = ('keep', 'rescale')
+
+
 @dataclasses.dataclass
 class DataConfig(video_classification.DataConfig):
   """Video input config; field names follow Model Garden's video DataConfig.
@@ -172,6 +179,28 @@ class DataConfig(video_classification.DataConfig):
       'tclr': TCLR's retrieval clips (`nn_retrieval/dl_ret.py`), evenly
         over [0, length - stride x frames - 10], truncated, mirror-padded
         past the last frame (`temporal_sampling.tclr_retrieval_starts`).
+    flow_photometric: what colour jitter, grayscale, blur and solarization
+      do to the flow of a view (with `read_flow`):
+      'none': nothing; they touch the RGB only.
+      'like_rgb': the flow gets them with the parameters drawn for the RGB
+        of the same view, as in ViCC's code (its transform runs on the RGB
+        and flow images of a view together and draws each parameter once
+        per view: `main_cross.py` `get_transform` with CoCLR's
+        `utils/augmentation.py` `ColorJitter`, `RandomGray`,
+        `GaussianBlur`).
+    flow_flip: what a horizontal flip does to flow values:
+      'mirror_image': the flow image is mirrored as a picture and x keeps
+        its sign (ViCC: `RandomHorizontalFlip` on flow images), so motion to
+        the left in the mirrored frames reads as motion to the right;
+      'negate_x': also x -> -x (stored v -> 255 - v), the flow of the
+        mirrored frames.
+    flow_crop_scale: what the resize of a crop (and of evaluation frames)
+      does to flow values:
+      'keep': values unchanged (ViCC: `RandomSizedCrop` resizes flow
+        images as pictures), so they stay in pixels of the stored frames;
+      'rescale': x and y are multiplied by the resize factor along their
+        axis, clipped to the stored range (+-20 px), so they are in pixels
+        of the output.
   """
   is_ssl: bool = False
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
@@ -179,6 +208,9 @@ class DataConfig(video_classification.DataConfig):
   skip_bad_records: bool = False
   output_video_id: bool = False
   read_flow: bool = False
+  flow_photometric: str = 'none'
+  flow_flip: str = 'mirror_image'
+  flow_crop_scale: str = 'keep'
   shuffle_buffer_size: int = 64
   min_image_size: int = 256
   test_clip_starts: str = 'even'

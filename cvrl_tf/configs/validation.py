@@ -285,6 +285,25 @@ def _check_augmentation(name: str, data_config) -> None:
                         f'got {getattr(spatial, key)!r}.')
 
 
+# Flow options of a DataConfig: (field, choices), the first the default.
+_FLOW_CHOICES = (('flow_photometric', data_cfg.FLOW_PHOTOMETRIC),
+                 ('flow_flip', data_cfg.FLOW_FLIPS),
+                 ('flow_crop_scale', data_cfg.FLOW_CROP_SCALES))
+
+
+def _check_flow_options(name: str, data_config) -> None:
+  """The flow options are named choices, and set only where flow is read."""
+  for key, choices in _FLOW_CHOICES:
+    value = getattr(data_config, key, choices[0])
+    if value not in choices:
+      raise ConfigError(f'task.{name}.{key} must be one of {list(choices)}, '
+                        f'got {value!r}.')
+    if value != choices[0] and not data_config.read_flow:
+      raise ConfigError(f'task.{name}.{key}: {value} changes the flow '
+                        f'stream, which task.{name}.read_flow: false leaves '
+                        'out: set read_flow: true or remove it.')
+
+
 def _check_tclr_clips(name: str, data_config) -> None:
   """TCLR's dense clips must tile its sparse clip of `feature_shape` frames."""
   if not isinstance(data_config, tclr_data.TclrDataConfig):
@@ -347,6 +366,7 @@ def validate(params, mode: str) -> None:
   for name, data_config in read:
     _check_clip_shapes(name, data_config)
     _check_augmentation(name, data_config)
+    _check_flow_options(name, data_config)
     _check_tclr_clips(name, data_config)
   for name, data_config in read:
     _check_input_path(name, data_config)

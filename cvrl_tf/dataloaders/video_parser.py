@@ -12,14 +12,16 @@ frame t is paired with flow t (motion from frame t to t + 1), so clips are
 sampled among the first N - 1 of N frames, as ViCC samples from
 min(#frames, #flows). Each flow clip gets its image clip's crop and flip
 (the same seed drawing the same window, as the flow images have the
-frames' size) and no colour jitter, grayscale, blur or solarization; it is
-float in [0, 1] ([-1, 1] with `zero_centering_image`) even when device
-augmentation leaves the image uint8. Channels are those of the stored flow
-image (`record_layout`): R = x, G = y, B = 128, so flow in pixels of the
-stored frames is 40 * v - 20 for v in [0, 1]. As in ViCC's code (CoCLR's
-`utils/augmentation.py`, which crops, resizes and mirrors flow images as
-pictures, in the same transform as their frames), a flip does not negate x
-and a crop-and-resize does not rescale the values.
+frames' size); SSL views get no colour jitter, grayscale, blur or
+solarization, or, with `flow_photometric: like_rgb`, those of their image
+view. Flow is float in [0, 1] ([-1, 1] with `zero_centering_image`) even
+when device augmentation leaves the image uint8. Channels are those of the
+stored flow image (`record_layout`): R = x, G = y, B = 128, so flow in
+pixels of the stored frames is 40 * v - 20 for v in [0, 1]. By default, as
+in ViCC's code (CoCLR's `utils/augmentation.py`, which crops, resizes and
+mirrors flow images as pictures, in the same transform as their frames), a
+flip does not negate x and a resize does not rescale the values;
+`flow_flip: negate_x` and `flow_crop_scale: rescale` do (`flow_values`).
 """
 from typing import Optional, Tuple
 
@@ -33,6 +35,7 @@ from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import skipped_records
 from cvrl_tf.ops import device_augmentation
+from cvrl_tf.ops import flow_values
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
 
@@ -40,7 +43,9 @@ Features = record_checks.Features
 
 
 def eval_views(encoded: tf.Tensor, min_resize: int,
-               crop_size: Tuple[int, int], num_crops: int) -> tf.Tensor:
+               crop_size: Tuple[int, int], num_crops: int,
+               values_fn: Optional[flow_values.ValuesFn] = None
+              ) -> tf.Tensor:
   """Decodes clips and takes spatial test crops.
 
   Frames are resized so that their short side is `min_resize`, then cropped
@@ -51,6 +56,8 @@ def eval_views(encoded: tf.Tensor, min_resize: int,
     min_resize: short side after resizing.
     crop_size: (height, width) of a crop.
     num_crops: 1 or 3.
+    values_fn: for flow images, corrects the values of the resized frames
+      for the resize (`flow_values`).
 
   Returns:
     float32 [clips * num_crops, T, height, width, 3] in [0, 1], clip-major.
@@ -58,7 +65,11 @@ def eval_views(encoded: tf.Tensor, min_resize: int,
   num_clips, num_steps = encoded.shape
   frames = spatial_augmentation.decode_frames(tf.reshape(encoded, [-1]))
   frames = tf.cast(frames, tf.float32) * (1.0 / 255.0)
+  stored_size = tf.cast(tf.shape(frames)[1:3], tf.float32)
   frames = preprocess_ops_3d.resize_smallest(frames, min_resize)
+  if values_fn is not None:
+    factors = tf.cast(tf.shape(frames)[1:3], tf.float32) / stored_size
+    frames = values_fn(frames, factors, tf.constant(False), 1.0)
   # Model Garden stacks the crops crop-major along the frame axis.
   frames = preprocess_ops_3d.crop_image(frames, *crop_size, False, num_crops)
   frames = tf.reshape(frames,
@@ -93,6 +104,8 @@ class Parser(parser.Parser):
     self._label_dtype = tf.dtypes.as_dtype(params.label_dtype)
     self._output_video_id = params.output_video_id
     self._read_flow = params.read_flow
+    self._flow_photometric = params.flow_photometric == 'like_rgb'
+    self._flow_values = flow_values.values_fn(params)
     self._device_augmentation = (params.augmentation.device_augmentation
                                  and self._spatial.enabled)
     if self._device_augmentation and not self._spatial.temporally_consistent:
@@ -111,12 +124,18 @@ class Parser(parser.Parser):
     key = 'flows' if self._read_flow else 'frames'
     return tf.shape(decoded[key])[0]
 
-  def _flow_clip(self, decoded: Features, indices: tf.Tensor,
-                 seed: tf.Tensor) -> tf.Tensor:
-    """Flow of a training clip: its image clip's crop and flip, as floats."""
+  def _flow_view(self, decoded: Features, indices: tf.Tensor,
+                 seed: tf.Tensor, view: int) -> tf.Tensor:
+    """Flow of an SSL view: its image view's crop and flip, as floats.
+
+    With `flow_photometric: like_rgb` also the image view's colour, blur
+    and solarization parameters (the same seed and view draw them), applied
+    here even when device augmentation applies the image's.
+    """
     return self._normalize(spatial_augmentation.augment_frames(
         tf.gather(decoded['flows'], indices), seed, self._output_size,
-        self._spatial, photometric=False))
+        self._spatial, photometric=self._flow_photometric, view=view,
+        values_fn=self._flow_values))
 
   def _outputs(self, image, decoded: Features,
                flow: Optional[tf.Tensor] = None
@@ -169,7 +188,7 @@ class Parser(parser.Parser):
       views = self._normalize(views)
     flow = None
     if self._read_flow:
-      flow = tuple(self._flow_clip(decoded, indices[i], view_seed)
+      flow = tuple(self._flow_view(decoded, indices[i], view_seed, i)
                    for i, view_seed in enumerate(view_seeds))
     features, label = self._outputs(views, decoded, flow)
     if self._device_augmentation:
@@ -191,10 +210,12 @@ class Parser(parser.Parser):
         self._sampled_length(decoded), self._num_steps, self._stride,
         sample_seed)
     spatial = self._spatial.replace(temporally_consistent=True)
-    augment = lambda clip: self._normalize(spatial_augmentation.augment_frames(
-        tf.gather(clip, indices), crop_seed, self._output_size, spatial,
-        photometric=False))
-    flow = augment(decoded['flows']) if self._read_flow else None
+    augment = lambda clip, values_fn=None: self._normalize(
+        spatial_augmentation.augment_frames(
+            tf.gather(clip, indices), crop_seed, self._output_size, spatial,
+            photometric=False, values_fn=values_fn))
+    flow = (augment(decoded['flows'], self._flow_values) if self._read_flow
+            else None)
     return self._outputs(augment(frames), decoded, flow)
 
   def _parse_eval_data(self,
@@ -204,10 +225,11 @@ class Parser(parser.Parser):
     indices = self._test_clip_sampler(
         self._sampled_length(decoded), self._num_test_clips, self._num_steps,
         self._stride)
-    views = lambda clips: self._normalize(eval_views(
+    views = lambda clips, values_fn=None: self._normalize(eval_views(
         tf.gather(clips, indices), self._min_resize, self._output_size,
-        self._num_test_crops))
-    flow = views(decoded['flows']) if self._read_flow else None
+        self._num_test_crops, values_fn))
+    flow = (views(decoded['flows'], self._flow_values) if self._read_flow
+            else None)
     return self._outputs(views(frames), decoded, flow)
 
   def takes_seed(self, is_training: bool) -> bool:

@@ -49,14 +49,14 @@ def random_apply(fn: Callable[[tf.Tensor], tf.Tensor], p: float,
     return frames
   if p >= 1:
     return fn(frames)
-  return tf.cond(_bernoulli(seed, p), lambda: fn(frames), lambda: frames)
+  return tf.cond(bernoulli(seed, p), lambda: fn(frames), lambda: frames)
 
 
 def _uniform(seed: tf.Tensor, low: float, high: float) -> tf.Tensor:
   return tf.random.stateless_uniform([], seed, minval=low, maxval=high)
 
 
-def _bernoulli(seed: tf.Tensor, p: float) -> tf.Tensor:
+def bernoulli(seed: tf.Tensor, p: float) -> tf.Tensor:
   return tf.random.stateless_uniform([], seed) < p
 
 
@@ -302,11 +302,11 @@ def sample_photometric_params(seed: tf.Tensor, jitter_prob: float,
    solarize_seed) = tf.unstack(tf.random.experimental.stateless_split(
        seed, 6))
   return {
-      'jitter': _bernoulli(jitter_apply_seed, jitter_prob),
-      'grayscale': _bernoulli(gray_seed, grayscale_prob),
-      'blur': _bernoulli(blur_apply_seed, blur_prob),
+      'jitter': bernoulli(jitter_apply_seed, jitter_prob),
+      'grayscale': bernoulli(gray_seed, grayscale_prob),
+      'blur': bernoulli(blur_apply_seed, blur_prob),
       'sigma': _uniform(sigma_seed, 0.1, 2.0),
-      'solarize': _bernoulli(solarize_seed, solarize_prob),
+      'solarize': bernoulli(solarize_seed, solarize_prob),
       **sample_jitter_params(jitter_seed, jitter_strength),
   }
 

@@ -13,13 +13,14 @@ are `geometric_clip`'s: resized, then rounded to uint8, within 0.5/255 of
 the float resize and a quarter of its bytes to batch and transfer.
 """
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.ops import color_ops
 from cvrl_tf.ops import color_ops_cpu
+from cvrl_tf.ops import flow_values
 from cvrl_tf.ops import gaussian_blur
 
 _MAX_CROP_ATTEMPTS = 10
@@ -199,7 +200,17 @@ def normalize(frames: tf.Tensor, zero_centering: bool,
 
 def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   """Flips all frames of [N, H, W, C] together with probability 0.5."""
-  return color_ops.random_apply(_flip_left_right, 0.5, frames, seed)
+  return flip_if(frames, flip_drawn(seed))
+
+
+def flip_drawn(seed: tf.Tensor) -> tf.Tensor:
+  """Whether `random_flip_left_right` with `seed` flips: bool scalar."""
+  return color_ops.bernoulli(seed, 0.5)
+
+
+def flip_if(frames: tf.Tensor, flipped: tf.Tensor) -> tf.Tensor:
+  """Mirrors [N, H, W, C] frames along W where `flipped` (bool scalar)."""
+  return tf.cond(flipped, lambda: _flip_left_right(frames), lambda: frames)
 
 
 def _flip_left_right(frames: tf.Tensor) -> tf.Tensor:
@@ -234,7 +245,8 @@ def clip_photometric_params(seed: tf.Tensor,
 
 def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
                          output_size: Tuple[int, int],
-                         params: data_cfg.SpatialAugmentation) -> tf.Tensor:
+                         params: data_cfg.SpatialAugmentation
+                        ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Decodes one random window of every frame and maybe mirrors them all.
 
   Args:
@@ -244,7 +256,8 @@ def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
     params: spatial augmentation config, with `enabled` True.
 
   Returns:
-    uint8 [N, h, w, 3], the window's size.
+    uint8 [N, h, w, 3], the window's size; the int32 [4] window (y, x, h,
+    w); and whether the frames were mirrored, bool scalar.
   """
   out_h, out_w = output_size
   crop_seed, flip_seed = tf.unstack(
@@ -254,11 +267,19 @@ def random_crop_and_flip(encoded: tf.Tensor, seed: tf.Tensor,
   window = CROP_WINDOW_FNS[params.crop_sampler](
       jpeg_size(encoded[0]), crop_seed, params.crop_area_range, aspect_range)
   frames = decode_crop(encoded, window)
-  if params.flip:
-    # Mirroring commutes with bilinear resizing and is cheaper on the uint8
-    # crop than on the float output.
-    frames = random_flip_left_right(frames, flip_seed)
-  return frames
+  if not params.flip:
+    return frames, window, tf.constant(False)
+  # Mirroring commutes with bilinear resizing and is cheaper on the uint8
+  # crop than on the float output.
+  flipped = flip_drawn(flip_seed)
+  return flip_if(frames, flipped), window, flipped
+
+
+def resize_factors(window: tf.Tensor,
+                   output_size: Tuple[int, int]) -> tf.Tensor:
+  """float32 [2]: output size over the size of `window` (y, x, h, w)."""
+  return tf.constant(output_size, tf.float32) / tf.cast(window[2:],
+                                                        tf.float32)
 
 
 def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
@@ -279,9 +300,8 @@ def geometric_clip(encoded: tf.Tensor, seed: tf.Tensor,
   Returns:
     uint8 [N, height, width, 3].
   """
-  return resize_to_uint8(
-      random_crop_and_flip(encoded, seed, output_size, params), output_size,
-      params.truncate_resized_frames)
+  frames, _, _ = random_crop_and_flip(encoded, seed, output_size, params)
+  return resize_to_uint8(frames, output_size, params.truncate_resized_frames)
 
 
 def photometric_clip(frames: tf.Tensor, params: color_ops.Params,
@@ -309,13 +329,15 @@ def decode_and_augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
                             output_size: Tuple[int, int],
                             params: data_cfg.SpatialAugmentation,
                             photometric: bool = True,
-                            view: int = 0) -> tf.Tensor:
+                            view: int = 0,
+                            values_fn: Optional[flow_values.ValuesFn] = None
+                           ) -> tf.Tensor:
   """Decodes and augments a clip with one set of random parameters.
 
   RandomResizedCrop, horizontal flip, colour jitter, grayscale, Gaussian
   blur and solarization, in SimCLR's (BYOL's) order. With `params.enabled`
   False the clip is only resized (short side to the output size) and
-  centre-cropped.
+  centre-cropped, and gets no colour distortion, blur or solarization.
 
   Args:
     encoded: string [N] JPEG frames of equal size.
@@ -325,20 +347,29 @@ def decode_and_augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
     photometric: apply colour distortion, blur and solarization; when False
       the clip is only cropped, flipped and resized (supervised training).
     view: see `clip_photometric_params`.
+    values_fn: for flow images, corrects the values of the resized clip
+      (in [0, 255]) for the resize and the flip, before any colour
+      operation (`flow_values`).
 
   Returns:
     float32 [N, height, width, 3] in [0, 1].
   """
   out_h, out_w = output_size
-  if not params.enabled:
+  if params.enabled:
+    frames, window, flipped = random_crop_and_flip(encoded, seed,
+                                                   output_size, params)
+    truncate = params.truncate_resized_frames
+  else:
     window = center_crop_window(jpeg_size(encoded[0]), out_w / out_h)
-    return resize(decode_crop(encoded, window), output_size)
-  frames = random_crop_and_flip(encoded, seed, output_size, params)
-  truncate = params.truncate_resized_frames
+    frames, flipped = decode_crop(encoded, window), tf.constant(False)
+    photometric, truncate = False, False
+  frames = resize_unscaled(frames, output_size, truncate)
+  if values_fn is not None:
+    frames = values_fn(frames, resize_factors(window, output_size), flipped,
+                       255.0)
   if not photometric:
-    return resize(frames, output_size, truncate)
-  return photometric_clip(resize_unscaled(frames, output_size, truncate),
-                          clip_photometric_params(seed, params, view),
+    return frames * (1.0 / 255.0)
+  return photometric_clip(frames, clip_photometric_params(seed, params, view),
                           gaussian_blur.gaussian_kernel_size(out_h),
                           params.contrast_mean == 'clip')
 
@@ -346,7 +377,9 @@ def decode_and_augment_clip(encoded: tf.Tensor, seed: tf.Tensor,
 def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
                    output_size: Tuple[int, int],
                    params: data_cfg.SpatialAugmentation,
-                   photometric: bool = True, view: int = 0) -> tf.Tensor:
+                   photometric: bool = True, view: int = 0,
+                   values_fn: Optional[flow_values.ValuesFn] = None
+                  ) -> tf.Tensor:
   """Spatially augments a clip, consistently or frame by frame.
 
   Args:
@@ -357,18 +390,19 @@ def augment_frames(encoded: tf.Tensor, seed: tf.Tensor,
       every frame gets its own random parameters.
     photometric: see `decode_and_augment_clip`.
     view: see `clip_photometric_params`.
+    values_fn: see `decode_and_augment_clip`.
 
   Returns:
     float32 [T, height, width, 3] in [0, 1].
   """
   if params.temporally_consistent or not params.enabled:
     return decode_and_augment_clip(encoded, seed, output_size, params,
-                                   photometric, view)
+                                   photometric, view, values_fn)
   num_frames = tf.shape(encoded)[0]
   frame_seeds = tf.random.experimental.stateless_split(seed, num_frames)
   return tf.map_fn(
       lambda args: decode_and_augment_clip(
           args[0][tf.newaxis], args[1], output_size, params, photometric,
-          view)[0],
+          view, values_fn)[0],
       (encoded, frame_seeds),
       fn_output_signature=tf.TensorSpec([*output_size, 3], tf.float32))
