@@ -50,8 +50,8 @@ import tensorflow as tf
 
 from benchmarks import learning_curve
 from benchmarks import reproduce_runs as runs
-from benchmarks import run_records
 from benchmarks import run_keys
+from benchmarks import run_records
 from benchmarks import verdicts
 from cvrl_tf import demo
 
