@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -298,6 +299,13 @@ def environment() -> Dict[str, object]:
       'cpu_count': os.cpu_count(),
       'load_average_at_end': [round(x, 2) for x in os.getloadavg()],
   }
+
+
+def code_commit() -> str:
+  """The checked-out commit of this code ('' outside a git checkout)."""
+  return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                        capture_output=True, text=True, check=False,
+                        cwd=os.path.dirname(__file__)).stdout.strip()
 
 
 def write_json(path: Optional[str], result: Dict[str, object]) -> None:

@@ -25,6 +25,16 @@ command resumes where it stopped:
 
   python -m benchmarks.reproduce --work_dir=/tmp/cvrl_reproduce \
       --output_dir=docs/results
+
+Each finished run is also recorded in `--record_dir`
+(docs/results/reproduce_runs, committed; `run_records`), and a run recorded
+there is not trained again, so the grid advances across machines by
+committing records. The finished runs of a work_dir written by any version
+of this script are recorded, and the results rewritten from the records,
+without training, by
+
+  python -m benchmarks.reproduce --import_runs --work_dir=/tmp/cvrl_reproduce \
+      --train_steps=450 --output_dir=docs/results
 """
 import argparse
 import dataclasses
@@ -41,6 +51,7 @@ import tensorflow as tf
 from benchmarks import learning_curve
 from benchmarks import reproduce_runs as runs
 from benchmarks import run_keys
+from benchmarks import run_records
 from benchmarks import verdicts
 from cvrl_tf import demo
 
@@ -192,16 +203,21 @@ def grid_result(per_seed: Dict[str, Dict[int, Dict[str, float]]],
 
 def run(work_dir: str, output_dir: str, budget: runs.Budget,
         settings: Sequence[str] = runs.SETTING_NAMES, command: str = '',
-        curve_only: bool = False) -> Dict[str, object]:
+        curve_only: bool = False,
+        record_dir: Optional[str] = run_records.RECORD_DIR,
+        train: bool = True) -> Dict[str, object]:
   """Runs (or resumes) every setting and seed, writing results as it goes.
 
   With `budget.train_steps` 0, the learning curve runs first and sets it.
+  A run recorded in `record_dir` is not trained again; a run finished here
+  is recorded there (`run_records`). Without `train`, only recorded runs
+  count (the results are partial until every run is recorded).
   Returns the last reproduce.json written (the learning curve's results
   with `curve_only`).
   """
-  paths = runs.prepare_data(work_dir, budget)
   curve = None
   if not budget.train_steps:
+    paths = runs.prepare_data(work_dir, budget)
     curve = learning_curve.run_curve(work_dir, paths, budget)
     curve.update(command=command, versions=versions())
     runs.write_json(os.path.join(output_dir, 'learning_curve.json'), curve)
@@ -213,13 +229,20 @@ def run(work_dir: str, output_dir: str, budget: runs.Budget,
   per_seed = {name: {} for name in settings}
   single_frame = {}
   for name, seed in grid_order(settings, budget.seeds):
-    per_seed[name][seed] = runs.evaluate_setting(
-        paths, runs.SETTINGS[name], budget, seed, work_dir)
-    write_outputs(grid_result(per_seed, budget, settings, curve,
-                              single_frame, command), output_dir)
-  for name in settings:
-    single_frame[name] = runs.single_frame_probe(
-        paths, runs.SETTINGS[name], budget, budget.seeds[0], work_dir)
+    metrics = run_records.finished_metrics(budget, name, seed, work_dir,
+                                           record_dir, train)
+    if metrics is None:
+      continue
+    per_seed[name][seed] = metrics
+    # Measured while this machine holds the encoder, and recorded with it.
+    if seed == budget.seeds[0]:
+      probe = run_records.single_frame_metrics(budget, name, seed, work_dir,
+                                               record_dir, train)
+      if probe is not None:
+        single_frame[name] = probe
+    if train:
+      write_outputs(grid_result(per_seed, budget, settings, curve,
+                                single_frame, command), output_dir)
   result = grid_result(per_seed, budget, settings, curve, single_frame,
                        command)
   write_outputs(result, output_dir)
@@ -306,15 +329,34 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                       'curve, which then runs first.')
   parser.add_argument('--curve_only', action='store_true',
                       help='Stop after the learning curve.')
+  parser.add_argument('--record_dir', default=run_records.RECORD_DIR,
+                      help='Records of finished runs, committed: a run '
+                      'recorded there is not trained again.')
+  parser.add_argument('--import_runs', action='store_true',
+                      help='Record every finished run under --work_dir in '
+                      '--record_dir and train nothing; with --train_steps '
+                      'or --quick, also write the results of the recorded '
+                      'runs.')
+  parser.add_argument('--code_commit', default=None,
+                      help='With --import_runs: the commit of the code that '
+                      'trained runs finished without a provenance file.')
   args = parser.parse_args(argv)
   budget = (runs.QUICK if args.quick else
             runs.Budget(train_steps=args.train_steps))
   command = 'python -m benchmarks.reproduce ' + ' '.join(
       argv if argv is not None else sys.argv[1:])
   try:
+    if args.import_runs:
+      counts = run_records.import_runs(args.work_dir, args.record_dir,
+                                       args.code_commit)
+      print('Imported: ' + ', '.join(f'{n} {k}' for k, n in counts.items())
+            + f' (records in {args.record_dir}).')
+      if not budget.train_steps:
+        return
     result = run(args.work_dir, args.output_dir, budget,
                  args.settings.split(','), command=command,
-                 curve_only=args.curve_only)
+                 curve_only=args.curve_only, record_dir=args.record_dir,
+                 train=not args.import_runs)
   except run_keys.DefinitionMismatchError as e:
     sys.exit(f'error: {e}')
   except runs.TrainingInterrupted as e:

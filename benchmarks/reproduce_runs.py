@@ -24,6 +24,8 @@ from cvrl_tf.data_prep import toy_videos
 from cvrl_tf.evaluation import protocols
 from cvrl_tf.modeling import inflation
 
+METRICS_FILE = 'metrics.json'
+SINGLE_FRAME_FILE = 'single_frame_metrics.json'
 SETTING_NAMES = ('cvrl', 'ta', 'sa', 'ta_sa', 'random_init',
                  'simclr_inflated', 'supervised')
 
@@ -99,16 +101,22 @@ def toy_data_definition(budget: Budget) -> Dict[str, object]:
           'record_min_resize': demo.RECORD_MIN_RESIZE}
 
 
+def data_paths(work_dir: str, budget: Budget) -> demo.DemoPaths:
+  """Where the budget's toy data lives, in a folder keyed by its generation
+  parameters (`prepare_data` writes it)."""
+  return demo.DemoPaths(os.path.join(
+      work_dir, 'data', run_keys.definition_key(toy_data_definition(budget))))
+
+
 def prepare_data(work_dir: str, budget: Budget) -> demo.DemoPaths:
   """Writes (or finds) the budget's toy videos and records.
 
-  They live in a folder keyed by their generation parameters; a marker
-  written last says they are complete, so an interrupted run regenerates
-  them (videos are deterministic, the converter resumes its shards).
+  A marker written last says they are complete, so an interrupted run
+  regenerates them (videos are deterministic, the converter resumes its
+  shards).
   """
   definition = toy_data_definition(budget)
-  paths = demo.DemoPaths(os.path.join(
-      work_dir, 'data', run_keys.definition_key(definition)))
+  paths = data_paths(work_dir, budget)
   marker = os.path.join(paths.root, run_keys.DEFINITION_FILE)
   if tf.io.gfile.exists(marker):
     run_keys.claim_run_dir(paths.root, definition)
@@ -207,9 +215,7 @@ def run_definition(paths: demo.DemoPaths, setting: Setting, budget: Budget,
 
 def run_dir_of(work_dir: str, definition: Dict[str, object]) -> str:
   """runs/<setting>-seed<N>-<key of the definition>."""
-  return os.path.join(
-      work_dir, 'runs', f"{definition['setting']['name']}-seed"
-      f"{definition['seed']}-{run_keys.definition_key(definition)}")
+  return os.path.join(work_dir, 'runs', run_keys.run_name(definition))
 
 
 class TrainingInterrupted(RuntimeError):
@@ -342,7 +348,7 @@ def timed_metrics(run_dir: str,
 
   The metrics also hold the run's wall and CPU seconds (`Timer`).
   """
-  metrics_path = os.path.join(run_dir, 'metrics.json')
+  metrics_path = os.path.join(run_dir, METRICS_FILE)
   if tf.io.gfile.exists(metrics_path):
     return read_json(metrics_path)
   timer = Timer(os.path.join(run_dir, 'time.json'))
@@ -363,7 +369,7 @@ def single_frame_probe(paths: demo.DemoPaths, setting: Setting,
   gives away to each encoder. The run must have finished (`evaluate_setting`).
   """
   run_dir = claimed_run_dir(paths, setting, budget, seed, work_dir)
-  metrics_path = os.path.join(run_dir, 'single_frame_metrics.json')
+  metrics_path = os.path.join(run_dir, SINGLE_FRAME_FILE)
   if tf.io.gfile.exists(metrics_path):
     return read_json(metrics_path)
   params = demo.pretrain_params(paths, budget.train_steps)

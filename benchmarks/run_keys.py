@@ -10,7 +10,7 @@ holds results but no definition) is refused rather than resumed.
 import hashlib
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import tensorflow as tf
 
@@ -44,6 +44,29 @@ def definition_key(definition: Dict[str, Any]) -> str:
   return hashlib.sha256(canonical_json(definition).encode()).hexdigest()[:12]
 
 
+def run_name(definition: Dict[str, Any]) -> str:
+  """<setting>-seed<N>-<key>: names a run's folder and its record."""
+  return (f"{definition['setting']['name']}-seed{definition['seed']}-"
+          f'{definition_key(definition)}')
+
+
+def differing_fields(recorded: Any, expected: Any,
+                     prefix: str = '') -> List[str]:
+  """Dotted paths of the leaves in which two definitions differ, sorted."""
+  if isinstance(recorded, dict) and isinstance(expected, dict):
+    return sorted(path for k in set(recorded) | set(expected)
+                  for path in differing_fields(
+                      recorded.get(k), expected.get(k), f'{prefix}{k}.'))
+  return [] if recorded == expected else [prefix.rstrip('.') or '(all)']
+
+
+def describe_differences(recorded: Any, expected: Any, limit: int = 6) -> str:
+  """'a.b, c (and N more)': the first `limit` differing fields."""
+  fields = differing_fields(recorded, expected)
+  more = f' (and {len(fields) - limit} more)' if len(fields) > limit else ''
+  return ', '.join(fields[:limit]) + more
+
+
 def claim_run_dir(run_dir: str, definition: Dict[str, Any]) -> None:
   """Makes `run_dir` the home of `definition`, or refuses a foreign folder.
 
@@ -61,11 +84,10 @@ def claim_run_dir(run_dir: str, definition: Dict[str, Any]) -> None:
     with tf.io.gfile.GFile(path) as f:
       recorded = json.load(f)
     if recorded != expected:
-      changed = sorted(k for k in set(recorded) | set(expected)
-                       if recorded.get(k) != expected.get(k))
       raise DefinitionMismatchError(
           f'{run_dir} holds a run of another definition (differs in '
-          f'{", ".join(changed)}); remove it or use another work_dir.')
+          f'{describe_differences(recorded, expected)}); remove it or use '
+          'another work_dir.')
     return
   if tf.io.gfile.exists(run_dir) and tf.io.gfile.listdir(run_dir):
     raise DefinitionMismatchError(

@@ -23,7 +23,6 @@ harnesses share its folder. Writes `tclr_toy.{json,md}` to `--output_dir`:
 """
 import argparse
 import os
-import subprocess
 import sys
 import time
 from typing import Dict, Optional, Sequence
@@ -197,12 +196,6 @@ The figures are in `tclr_toy.json`.
 """
 
 
-def commit() -> str:
-  return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                        capture_output=True, text=True, check=False,
-                        cwd=os.path.dirname(__file__)).stdout.strip()
-
-
 def run(work_dir: str, output_dir: str, budget: runs.Budget, seed: int,
         command: str) -> Dict[str, object]:
   start = time.monotonic()
@@ -210,7 +203,8 @@ def run(work_dir: str, output_dir: str, budget: runs.Budget, seed: int,
   metrics = {method: evaluate_method(method, paths, budget, seed, work_dir)
              for method in METHODS}
   outcome = result(metrics, budget, seed, command, time.monotonic() - start)
-  outcome.update(environment=input_pipeline.environment(), commit=commit())
+  outcome.update(environment=input_pipeline.environment(),
+                 commit=input_pipeline.code_commit())
   runs.write_json(os.path.join(output_dir, 'tclr_toy.json'), outcome)
   with open(os.path.join(output_dir, 'tclr_toy.md'), 'w') as f:
     f.write(report(outcome))

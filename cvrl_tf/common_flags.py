@@ -57,3 +57,28 @@ def define_checkpoint_flags() -> CheckpointFlags:
           'as the pretraining model_dir (its latest checkpoint); local or '
           'gs://.', required=True),
   )
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsFlags:
+  """Holders of --tfds_name, --tfds_split and --tfds_data_dir."""
+  name: flags.FlagHolder
+  split: flags.FlagHolder
+  data_dir: flags.FlagHolder
+
+
+def define_tfds_flags(instead_of: str, split_help: str) -> TfdsFlags:
+  """Defines the flags naming a TFDS split (Model Garden's field names).
+
+  Args:
+    instead_of: what the dataset replaces, for the help text.
+    split_help: help of --tfds_split.
+  """
+  return TfdsFlags(
+      name=flags.DEFINE_string(
+          'tfds_name', '', 'A TFDS video dataset, e.g. ucf101/ucf101_1, '
+          f'instead of {instead_of}.'),
+      split=flags.DEFINE_string('tfds_split', '', split_help),
+      data_dir=flags.DEFINE_string(
+          'tfds_data_dir', '', 'Where it was built; default TFDS\'s own.'),
+  )

@@ -1,13 +1,15 @@
 """Pretrains the tiny preset as one worker of a MultiWorkerMirroredStrategy.
 
   TF_CONFIG=... python multiworker_pretrain_worker.py RECORDS MODEL_DIR OUT \
-      [TRAIN_STEPS]
+      [TRAIN_STEPS [TFDS_DATA_DIR]]
 
 TF_CONFIG names the cluster and this worker. The worker pretrains through
 `cvrl_tf.train.run` (`pretrain_params`: two steps unless TRAIN_STEPS says
-otherwise, a checkpoint and a summary after each), then writes to OUT (JSON) the InputContext the strategy
-gave its input pipeline and the ids of the videos that pipeline reads, as
-evaluation input, from its share of the files.
+otherwise, a checkpoint and a summary after each), then writes to OUT
+(JSON) the InputContext the strategy gave its input pipeline and the ids of
+the videos that pipeline reads, as evaluation input, from its share of the
+files; with TFDS_DATA_DIR, also those it reads from its share of the files
+of a TFDS split built there (`tfds_eval_input`).
 
 `cluster_envs` and `run_workers` start such workers (or any command) from a
 test, one process per worker on 127.0.0.1.
@@ -28,6 +30,8 @@ REPO_ROOT = os.path.dirname(TESTS_DIR)
 TIMEOUT_SECONDS = 480
 TRAIN_STEPS = 2
 GLOBAL_BATCH_SIZE = 8
+# `tfds_mock.ShardedTinyVideos`, read without its builder class.
+TFDS_NAME = 'sharded_tiny_videos'
 
 
 def pretrain_params(records: str, train_steps: int = TRAIN_STEPS):
@@ -100,12 +104,17 @@ def run_workers(commands: Sequence[Sequence[str]],
   return results
 
 
-def main(records: str, model_dir: str, output_path: str,
-         train_steps: str = str(TRAIN_STEPS)) -> None:
-  params = pretrain_params(records, int(train_steps))
-  model, _ = train.run(params, 'train', model_dir)
-  strategy = model.distribute_strategy
-  data = eval_input(params)
+def tfds_eval_input(params, tfds_data_dir: str):
+  """`eval_input` reading the train split of `tfds_mock.ShardedTinyVideos`
+  built in `tfds_data_dir`."""
+  return eval_input(params).replace(
+      input_path='', tfds_name=TFDS_NAME, tfds_split='train',
+      tfds_data_dir=tfds_data_dir)
+
+
+def _ids_read(strategy, data) -> tuple:
+  """(InputContext the strategy gives the input of `data`, video ids that
+  input reads)."""
   contexts = []
 
   def dataset_fn(context):
@@ -114,14 +123,26 @@ def main(records: str, model_dir: str, output_path: str,
 
   strategy.distribute_datasets_from_function(dataset_fn)
   context, = contexts
-  video_ids = [video_id.decode()
-               for features, _ in video_input.build_dataset(data, context)
-               for video_id in features['video_id'].numpy()]
+  return context, [video_id.decode()
+                   for features, _ in video_input.build_dataset(data, context)
+                   for video_id in features['video_id'].numpy()]
+
+
+def main(records: str, model_dir: str, output_path: str,
+         train_steps: str = str(TRAIN_STEPS), tfds_data_dir: str = '') -> None:
+  params = pretrain_params(records, int(train_steps))
+  model, _ = train.run(params, 'train', model_dir)
+  strategy = model.distribute_strategy
+  context, video_ids = _ids_read(strategy, eval_input(params))
+  output = {'num_input_pipelines': context.num_input_pipelines,
+            'input_pipeline_id': context.input_pipeline_id,
+            'num_replicas_in_sync': context.num_replicas_in_sync,
+            'video_ids': video_ids}
+  if tfds_data_dir:
+    _, output['tfds_video_ids'] = _ids_read(
+        strategy, tfds_eval_input(params, tfds_data_dir))
   with open(output_path, 'w') as f:
-    json.dump({'num_input_pipelines': context.num_input_pipelines,
-               'input_pipeline_id': context.input_pipeline_id,
-               'num_replicas_in_sync': context.num_replicas_in_sync,
-               'video_ids': video_ids}, f)
+    json.dump(output, f)
 
 
 if __name__ == '__main__':

@@ -14,9 +14,12 @@ from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
 from cvrl_tf.dataloaders import batching
+from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import video_decoder
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.dataloaders import video_parser
+from cvrl_tf.evaluation import subsets
+from cvrl_tf.tasks import classification
 import tiny_experiments
 import toy_records
 
@@ -345,3 +348,40 @@ def test_training_logs_the_skipped_count_as_a_metric(tmp_path, capfd,
   assert counts == sorted(counts)
   # The input runs ahead of training: it may have skipped more by the end.
   assert 1 <= counts[-1] <= len(_skip_lines(capfd.readouterr().err))
+
+
+class _Subset:
+  fraction, seed, ids_file = 0.5, 0, ''
+
+
+@pytest.mark.parametrize('name', ['crc', 'truncated',
+                                  'not_a_sequence_example'])
+def test_subset_selection_stops_naming_the_bad_file(tmp_path, name):
+  """Reading the ids of a semi-supervised subset checks records as the
+  input does; the trainer prints the message as its one-line error."""
+  _write(tmp_path / 'train-good.tfrecord', [_video(i) for i in GOOD_IDS])
+  path, problem = _write_bad_shard(tmp_path, name)
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    classification.subset_video_ids(_params(tmp_path), _Subset(),
+                                     str(tmp_path / 'ids.txt'))
+  assert record_checks.bad_record_message(error.value.message) == (
+      f'bad record in {path}: {problem}')
+
+
+def test_subset_selection_skips_and_reports_bad_records(tmp_path, capfd):
+  _write(tmp_path / 'train-good.tfrecord', [_video(i) for i in GOOD_IDS])
+  problems = dict(_write_bad_shard(tmp_path, name) for name in BAD_SHARDS)
+  params = _params(tmp_path, skip_bad_records=True)
+  selected = classification.subset_video_ids(params, _Subset(),
+                                             str(tmp_path / 'ids.txt'))
+  # The good videos, file by file in name order.
+  kept = {name: kept for name, (_, _, kept) in BAD_SHARDS.items()}
+  kept['good'] = GOOD_IDS
+  good = [i for name in sorted(kept) for i in kept[name]]
+  assert selected == subsets.select_subset(good, [0] * len(good), 0.5, 0)
+  assert (tmp_path / 'ids.txt').read_text().split() == selected
+  lines = _skip_lines(capfd.readouterr().err)
+  assert len(lines) == len(BAD_SHARDS), lines
+  for path, problem in problems.items():
+    assert sum(f'bad record in {path}: {problem} (' in line
+               for line in lines) == 1, (path, lines)

@@ -6,11 +6,13 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from cvrl_tf import train
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.tasks import pretrain
 import multiworker_pretrain_worker as worker
+import tfds_mock
 import tiny_experiments
 import toy_records
 
@@ -27,14 +29,23 @@ def _records(tmp_path_factory):
       num_shards=4, max_frames=12)
 
 
+@pytest.fixture(name='tfds_data_dir', scope='module')
+def _tfds_data_dir(tmp_path_factory):
+  """A TFDS dataset whose train split has 8 videos in 4 files."""
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  tfds_mock.build(tfds_mock.ShardedTinyVideos, data_dir, num_files=4)
+  return data_dir
+
+
 @pytest.fixture(name='two_workers', scope='module')
-def _two_workers(records, tmp_path_factory):
+def _two_workers(records, tfds_data_dir, tmp_path_factory):
   """Pretrains with two workers once; returns (model_dir, worker outputs)."""
   workdir = tmp_path_factory.mktemp('two_workers')
   model_dir = str(workdir / 'model')
   outputs = [str(workdir / f'worker_{i}.json') for i in range(NUM_WORKERS)]
   results = worker.run_workers(
-      [[WORKER_SCRIPT, records, model_dir, output] for output in outputs],
+      [[WORKER_SCRIPT, records, model_dir, output, str(worker.TRAIN_STEPS),
+        tfds_data_dir] for output in outputs],
       worker.cluster_envs(NUM_WORKERS))
   for result in results:
     assert result.returncode == 0, result.stderr[-3000:]
@@ -143,6 +154,22 @@ def test_input_files_are_sharded_between_workers(records, two_workers):
       worker.eval_input(worker.pretrain_params(records)))
   assert sorted(ids[0] + ids[1]) == sorted(all_ids)
   assert len(all_ids) == 10
+
+
+def test_tfds_files_are_sharded_between_workers(two_workers,
+                                               tfds_data_dir):
+  """Each worker's TFDS input reads its own files of the split (the input
+  context of the strategy), and together they read the split once."""
+  _, outputs = two_workers
+  ids = [o['tfds_video_ids'] for o in outputs]
+  files = [{i.split('__')[0] for i in worker_ids} for worker_ids in ids]
+  assert all(len(f) == 2 for f in files) and not files[0] & files[1]
+  assert not set(ids[0]) & set(ids[1])
+  split = tfds.builder(worker.TFDS_NAME, data_dir=tfds_data_dir).as_dataset(
+      split='train', read_config=tfds.ReadConfig(add_tfds_id=True))
+  all_ids = [i.decode() for i in
+             split.map(lambda x: x['tfds_id']).as_numpy_iterator()]
+  assert sorted(ids[0] + ids[1]) == sorted(all_ids) and len(all_ids) == 8
 
 
 def test_batch_must_split_over_workers(tmp_path):

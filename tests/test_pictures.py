@@ -24,6 +24,7 @@ from cvrl_tf.visualization import pictures
 from cvrl_tf.visualization import retrieval_pictures
 from cvrl_tf.visualization import view_summaries
 from test_export_model import write_pretrained_checkpoint
+import tfds_mock
 from tiny_experiments import tiny_data
 from tiny_experiments import tiny_knn
 from tiny_experiments import tiny_pretrain
@@ -213,27 +214,35 @@ def retrieval_picture(patterns, pretrained, tmp_path_factory):
   return params, examples, output
 
 
-def test_retrieval_picture_shows_neighbours_marked_by_class(
-    pretrained, retrieval_picture):
-  params, examples, output = retrieval_picture
-
-  # Neighbours by brute force on the extracted features.
+def assert_brute_force_neighbors(params, checkpoint, examples):
+  """The examples' neighbours are those of the extracted features, by
+  brute force; returns the extracted {'gallery', 'queries'} arrays."""
   arrays = {}
   for name, data in (('gallery', params.task.train_data),
                      ('queries', params.task.validation_data)):
     arrays[name] = extract.extract_to_npz(
-        params, pretrained, data.input_path, f'ram://{name}.npz')
+        params, checkpoint, data.input_path, f'ram://{name}.npz',
+        tfds_name=data.tfds_name, tfds_split=data.tfds_split,
+        tfds_data_dir=data.tfds_data_dir)
+  num_queries, k = examples.neighbor_ids.shape
   gallery = arrays['gallery']['features']
   gallery = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
-  queries = arrays['queries']['features'][:3]
+  queries = arrays['queries']['features'][:num_queries]
   queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-  order = np.argsort(-(queries @ gallery.T), axis=1, kind='stable')[:, :4]
+  order = np.argsort(-(queries @ gallery.T), axis=1, kind='stable')[:, :k]
   np.testing.assert_array_equal(examples.query_ids,
-                                arrays['queries']['video_ids'][:3])
+                                arrays['queries']['video_ids'][:num_queries])
   np.testing.assert_array_equal(examples.neighbor_ids,
                                 arrays['gallery']['video_ids'][order])
   np.testing.assert_array_equal(examples.neighbor_labels,
                                 arrays['gallery']['labels'][order])
+  return arrays
+
+
+def test_retrieval_picture_shows_neighbours_marked_by_class(
+    pretrained, retrieval_picture):
+  params, examples, output = retrieval_picture
+  arrays = assert_brute_force_neighbors(params, pretrained, examples)
   assert set(examples.label_names.values()) <= set(
       i.rsplit('_', 1)[0] for i in arrays['gallery']['video_ids'])
 
@@ -268,21 +277,53 @@ def test_retrieval_picture_shows_neighbours_marked_by_class(
           pictures.CORRECT_COLOR if correct else pictures.WRONG_COLOR)
 
 
-def test_show_retrieval_tool_writes_the_retrieval_picture(
-    pretrained, retrieval_picture, tmp_path):
-  """The tool end to end draws the picture checked above, pixel for pixel
-  (4 frames a clip: all of them)."""
-  params, _, expected = retrieval_picture
+def assert_tool_draws(expected, params, checkpoint, tmp_path, *flags):
+  """tools/show_retrieval.py on `params` (4 frames a clip: all of them)
+  writes the PNG `expected` pixel for pixel; returns its result."""
   config_file = tmp_path / 'knn.yaml'
   config_file.write_text(yaml.safe_dump(params.as_dict()))
   output = tmp_path / 'retrieval.png'
   result = run_tool('tools/show_retrieval.py', '--experiment=cvrl_knn_eval',
                     f'--config_file={config_file}',
-                    f'--checkpoint_path={pretrained}', f'--output={output}',
-                    '--num_queries=3', '--k=4', '--frames_per_clip=4')
+                    f'--checkpoint_path={checkpoint}', f'--output={output}',
+                    '--frames_per_clip=4', *flags)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert result.stdout.startswith(f'Wrote {output}: 3 queries, ')
   image = np.asarray(Image.open(output).convert('RGB'))
   assert_not_blank(image)
   np.testing.assert_array_equal(
       image, np.asarray(Image.open(expected).convert('RGB')))
+  return result
+
+
+def test_show_retrieval_tool_writes_the_retrieval_picture(
+    pretrained, retrieval_picture, tmp_path):
+  """The tool end to end draws the picture checked above, pixel for pixel."""
+  params, _, expected = retrieval_picture
+  result = assert_tool_draws(expected, params, pretrained, tmp_path,
+                             '--num_queries=3', '--k=4')
+  assert result.stdout.startswith(
+      f"Wrote {tmp_path / 'retrieval.png'}: 3 queries, ")
+
+
+def test_show_retrieval_tool_reads_two_tfds_splits(patterns, pretrained,
+                                                   tmp_path):
+  """Queries from one split of a built TFDS dataset, the gallery from
+  another, labels named by its ClassLabel; the tool, in a process that does
+  not know the builder, draws the same picture."""
+  data_dir = str(tmp_path / 'tfds')
+  builder = tfds_mock.build(tfds_mock.TinyVideos, data_dir)
+  knn = tiny_knn(*patterns, init_checkpoint=pretrained)
+  params = retrieval_pictures.read_tfds(knn, 'tiny_videos', 'test', 'train',
+                                        data_dir)
+  expected = str(tmp_path / 'expected.png')
+  examples = retrieval_pictures.write_retrieval_grid(
+      params, pretrained, expected, num_queries=2, k=3, frames_per_clip=None)
+  assert_brute_force_neighbors(params, pretrained, examples)
+  assert all(i.startswith('tiny_videos-test.tfrecord')
+             for i in examples.query_ids)
+  assert examples.label_names == dict(
+      enumerate(builder.info.features['label'].names))
+
+  assert_tool_draws(expected, knn, pretrained, tmp_path,
+                    '--tfds_name=tiny_videos', '--tfds_split=test',
+                    f'--tfds_data_dir={data_dir}', '--num_queries=2', '--k=3')

@@ -4,6 +4,8 @@ import dataclasses
 import json
 import math
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from benchmarks import learning_curve
 from benchmarks import reproduce
 from benchmarks import reproduce_runs as runs
 from benchmarks import run_keys
+from benchmarks import run_records
 from benchmarks import verdicts
 from cvrl_tf import demo
 
@@ -53,14 +56,27 @@ def test_random_init_trains_nothing(tmp_path):
   assert params.task.model.backbone.type == 'r3d'
 
 
+def _quick(work_dir, output_dir, record_dir, *flags):
+  reproduce.main(['--quick', f'--work_dir={work_dir}',
+                  f'--output_dir={output_dir}', f'--record_dir={record_dir}',
+                  '--settings=' + ','.join(QUICK_SETTINGS), *flags])
+  with open(os.path.join(output_dir, 'reproduce.json')) as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def quick_grid(tmp_path_factory):
+  """(folder, reproduce.json) of the quick grid run once: work/, results/
+  and records/ in the folder."""
+  folder = tmp_path_factory.mktemp('quick')
+  return folder, _quick(folder / 'work', folder / 'results',
+                        folder / 'records')
+
+
 @pytest.mark.timeout(900)
-def test_quick_run_writes_json_table_and_chart(tmp_path):
+def test_quick_run_writes_json_table_and_chart(quick_grid):
+  tmp_path, result = quick_grid
   output_dir = tmp_path / 'results'
-  reproduce.main(['--quick', f'--work_dir={tmp_path / "work"}',
-                  f'--output_dir={output_dir}',
-                  '--settings=' + ','.join(QUICK_SETTINGS)])
-  with open(output_dir / 'reproduce.json') as f:
-    result = json.load(f)
   assert set(result['settings']) == set(QUICK_SETTINGS)
   for entry in result['settings'].values():
     for key in ('linear_top1_mean', 'knn_r1_mean'):
@@ -90,12 +106,110 @@ def test_quick_run_writes_json_table_and_chart(tmp_path):
   metrics = [tmp_path / 'work' / 'runs' / d / 'metrics.json'
              for d in run_dirs]
   written = [path.stat().st_mtime_ns for path in metrics]
-  reproduce.main(['--quick', f'--work_dir={tmp_path / "work"}',
-                  f'--output_dir={output_dir}',
-                  '--settings=' + ','.join(QUICK_SETTINGS)])
+  rerun = _quick(tmp_path / 'work', output_dir, tmp_path / 'records')
   assert [path.stat().st_mtime_ns for path in metrics] == written
-  with open(output_dir / 'reproduce.json') as f:
-    assert json.load(f)['settings'] == result['settings']
+  assert rerun['settings'] == result['settings']
+
+
+def _records(record_dir):
+  return {path.name: json.loads(path.read_text())
+          for path in sorted(record_dir.iterdir())}
+
+
+def test_each_finished_run_is_recorded_with_its_provenance(quick_grid):
+  tmp_path, result = quick_grid
+  records = _records(tmp_path / 'records')
+  assert sorted(records) == sorted(
+      f'{d}.json' for d in os.listdir(tmp_path / 'work' / 'runs'))
+  for name, record in records.items():
+    run_dir = tmp_path / 'work' / 'runs' / name[:-len('.json')]
+    # The definition the run's folder is keyed by, and its key.
+    assert record['definition'] == json.loads(
+        (run_dir / run_keys.DEFINITION_FILE).read_text())
+    assert name == run_keys.run_name(record['definition']) + '.json'
+    setting = record['definition']['setting']['name']
+    assert record['metrics'] == result['settings'][setting]['per_seed'][0]
+    assert record['single_frame_metrics']['top1'] == (
+        result['single_frame'][setting]['linear_top1'])
+    assert record['cpu_seconds'] == record['metrics']['cpu_seconds'] > 0
+    assert record['source'] == 'trained'
+    assert record['code_commit'] == subprocess.run(
+        ['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
+        text=True, check=True).stdout.strip()
+    assert record['machine']['cpu_count'] == os.cpu_count()
+    assert len(record['machine']['load_average_at_end']) == 3
+
+
+def test_committed_records_are_reused_without_training(quick_grid, tmp_path):
+  """Another machine: an empty work_dir and the committed records."""
+  folder, result = quick_grid
+  rerun = _quick(tmp_path / 'work', tmp_path / 'results', folder / 'records')
+  assert rerun['settings'] == result['settings']
+  assert rerun['single_frame'] == result['single_frame']
+  assert rerun['complete']
+  # Nothing was trained or generated: not even the toy data.
+  assert not (tmp_path / 'work').exists()
+
+
+def test_stale_records_are_reported_and_never_reused(quick_grid, tmp_path,
+                                                     capsys):
+  folder, _ = quick_grid
+  records = _records(folder / 'records')
+  name = next(n for n in records if n.startswith('supervised'))
+  record = records[name]
+  # A record of the same run at another budget: reported, not reused.
+  longer = dataclasses.replace(runs.QUICK, train_steps=3)
+  definition = runs.run_definition(demo.DemoPaths('/data'),
+                                   runs.SETTINGS['supervised'], longer, 0)
+  record_dir = tmp_path / 'records'
+  record_dir.mkdir()
+  (record_dir / name).write_text(json.dumps(record))
+  assert run_records.find(str(record_dir), definition) is None
+  lines = capsys.readouterr().out.splitlines()
+  assert lines == [
+      f'stale: {record_dir / name} differs in '
+      'train.trainer.optimizer_config.learning_rate.cosine.decay_steps, '
+      'train.trainer.train_steps; not reused.']
+  # The record file of this very run holding another definition: refused
+  # before anything trains.
+  (record_dir / name).write_text(json.dumps(dict(record,
+                                                 definition=definition)))
+  with pytest.raises(SystemExit, match='^error: stale: .* differs in '
+                     'train.trainer.optimizer_config'):
+    _quick(tmp_path / 'work', tmp_path / 'results', record_dir,
+           '--settings=supervised')
+  assert not (tmp_path / 'work').exists()
+
+
+def test_finished_runs_of_a_work_dir_are_imported(quick_grid, tmp_path,
+                                                  capsys):
+  """A work_dir as the earlier harness leaves it (no provenance file) and
+  an unfinished run: the finished ones are recorded as the harness records
+  them, and the results are written from the records."""
+  folder, result = quick_grid
+  work_dir = tmp_path / 'work'
+  shutil.copytree(folder / 'work' / 'runs', work_dir / 'runs')
+  for run_dir in (work_dir / 'runs').iterdir():
+    (run_dir / run_records.PROVENANCE_FILE).unlink()
+  unfinished = runs.run_dir_of(str(work_dir), _definition(2))
+  run_keys.claim_run_dir(unfinished, _definition(2))
+  record_dir = tmp_path / 'records'
+  rerun = _quick(work_dir, tmp_path / 'results', record_dir,
+                 '--import_runs', '--code_commit=0123abc')
+  assert f'unfinished: {unfinished}' in capsys.readouterr().out
+  assert rerun['settings'] == result['settings']
+  assert rerun['single_frame'] == result['single_frame']
+  committed = _records(folder / 'records')
+  imported = _records(record_dir)
+  assert sorted(imported) == sorted(committed)
+  for name, record in imported.items():
+    for key in ('definition', 'metrics', 'single_frame_metrics',
+                'wall_seconds', 'cpu_seconds'):
+      assert record[key] == committed[name][key]
+    assert record['code_commit'] == '0123abc'
+    assert record['source'] == (
+        f"imported from {work_dir / 'runs' / name[:-len('.json')]}")
+  assert not (work_dir / 'data').exists()
 
 
 def _definition(train_steps, vary_appearance=True, seed=0):

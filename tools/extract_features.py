@@ -30,13 +30,8 @@ _CHECKPOINT_FLAGS = common_flags.define_checkpoint_flags()
 _INPUT_PATH = flags.DEFINE_string(
     'input_path', '', 'TFRecord file pattern(s), comma-separated; or give '
     '--tfds_name and --tfds_split.')
-_TFDS_NAME = flags.DEFINE_string(
-    'tfds_name', '', 'A TFDS video dataset, e.g. ucf101/ucf101_1, instead of '
-    '--input_path.')
-_TFDS_SPLIT = flags.DEFINE_string('tfds_split', '',
-                                  'Its split, e.g. train or test.')
-_TFDS_DATA_DIR = flags.DEFINE_string(
-    'tfds_data_dir', '', 'Where it was built; default TFDS\'s own.')
+_TFDS = common_flags.define_tfds_flags('--input_path',
+                                      'Its split, e.g. train or test.')
 _OUTPUT_PATH = flags.DEFINE_string(
     'output_path', None, 'The .npz file to write, local or gs://.',
     required=True)
@@ -56,8 +51,8 @@ def main(argv):
     arrays = extract.extract_to_npz(
         params, _CHECKPOINT_FLAGS.checkpoint_path.value, _INPUT_PATH.value,
         _OUTPUT_PATH.value, _NUM_TEST_CLIPS.value, _NUM_TEST_CROPS.value,
-        tfds_name=_TFDS_NAME.value, tfds_split=_TFDS_SPLIT.value,
-        tfds_data_dir=_TFDS_DATA_DIR.value)
+        tfds_name=_TFDS.name.value, tfds_split=_TFDS.split.value,
+        tfds_data_dir=_TFDS.data_dir.value)
   except common_flags.CHECKPOINT_TOOL_ERRORS + (extract.SourceError,) as e:
     sys.exit(f'error: {e}')
   print(f'Wrote features {arrays["features"].shape} of '

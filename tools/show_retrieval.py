@@ -5,6 +5,12 @@
     --checkpoint_path=gs://bucket/pretrain --output=retrieval.png \
     --num_queries=8 --k=5
 
+or, instead of the experiment's data, two splits of a dataset built by
+`tfds build` (queries from --tfds_split, the gallery from
+--tfds_gallery_split):
+
+    --tfds_name=ucf101/ucf101_1 --tfds_split=test --tfds_data_dir=/data/tfds
+
 A row per query: its clip, then its k nearest training videos (cosine
 similarity of encoder features, as the kNN evaluation measures it), each
 with its label and similarity, framed green when its label is the query's
@@ -29,6 +35,10 @@ _OUTPUT = flags.DEFINE_string('output', 'retrieval.png',
 _NUM_QUERIES = flags.DEFINE_integer(
     'num_queries', 8, 'Queries: the first validation videos.', lower_bound=1)
 _K = flags.DEFINE_integer('k', 5, 'Neighbours per query.', lower_bound=1)
+_TFDS = common_flags.define_tfds_flags(
+    "the experiment's data", 'The split of the queries, e.g. test.')
+_TFDS_GALLERY_SPLIT = flags.DEFINE_string(
+    'tfds_gallery_split', 'train', 'With --tfds_name: the split searched.')
 _FRAMES_PER_CLIP = flags.DEFINE_integer(
     'frames_per_clip', 4, 'Frames shown of each clip.', lower_bound=1)
 
@@ -37,6 +47,10 @@ def main(argv):
   del argv
   try:
     params = _CHECKPOINT_FLAGS.experiment_params()
+    if _TFDS.name.value:
+      params = retrieval_pictures.read_tfds(
+          params, _TFDS.name.value, _TFDS.split.value,
+          _TFDS_GALLERY_SPLIT.value, _TFDS.data_dir.value)
     # The gallery and the queries.
     config_validation.validate(params, 'train_and_eval')
     examples = retrieval_pictures.write_retrieval_grid(

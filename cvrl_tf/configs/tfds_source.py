@@ -6,6 +6,8 @@ hold an image sequence `video` of JPEG frames and a `label`, such as
 `ucf101/ucf101_1`. `check_source` raises a one-line `SourceError` naming the
 field to fix; `dataloaders.tfds_input` reads the split through `builder`.
 """
+from typing import Dict
+
 import tensorflow_datasets as tfds
 
 from cvrl_tf.configs import data as data_cfg
@@ -90,6 +92,12 @@ def check_source(params: data_cfg.DataConfig) -> None:
   except (KeyError, ValueError) as e:
     raise SourceError(f'tfds_split {params.tfds_split!r} of '
                       f'{params.tfds_name}: {_first_line(e)}') from e
+
+
+def label_names(params: data_cfg.DataConfig) -> Dict[int, str]:
+  """Class index -> name, from the dataset's `ClassLabel` (empty if none)."""
+  label = builder(params).info.features[LABEL_FEATURE]
+  return dict(enumerate(getattr(label, 'names', None) or []))
 
 
 def build_command(dataset_builder: tfds.core.DatasetBuilder) -> str:

@@ -60,12 +60,3 @@ class Decoder(decoder.Decoder):
     if self._flow_key:
       decoded['flows'] = sequences[self._flow_key]
     return decoded
-
-  def decode_context(self, serialized_example: tf.Tensor) -> Features:
-    """Like `decode` without the frames: 'label' [L] and 'video_id'."""
-    context, _ = tf.io.parse_single_sequence_example(
-        serialized_example, context_features=self._context_features)
-    return {
-        'label': tf.sparse.to_dense(context[self._label_key]),
-        'video_id': context[self._video_id_key],
-    }

@@ -99,16 +99,28 @@ def input_files(params: data_cfg.DataConfig) -> List[str]:
 
 def read_ids_and_labels(params: data_cfg.DataConfig
                         ) -> Tuple[List[str], List[int]]:
-  """Video ids and (first) label indices of every record, in file order."""
+  """Video ids and (first) label indices of every record, in file order.
+
+  Records are checked as the input pipeline checks them (`record_checks`):
+  a bad one stops the reading with an InvalidArgumentError naming its file
+  and problem, or with `skip_bad_records` is reported and left out.
+  """
   if params.tfds_name:
     return tfds_input.read_ids_and_labels(params)
-  decoder = video_decoder.Decoder(params.image_field_key,
-                                  params.label_field_key)
+  files = input_files(params)
+  if not files:
+    return [], []
+  read_files = record_checks.checked_dataset_fn(
+      files, video_decoder.Decoder(params.image_field_key,
+                                   params.label_field_key).decode,
+      params.num_classes, params.image_field_key, params.skip_bad_records)
+  videos = read_files(files)
+  if params.skip_bad_records:
+    videos = skipped_records.drop_bad_records(videos)
   ids, labels = [], []
-  for decoded in tf.data.TFRecordDataset(input_files(params)).map(
-      decoder.decode_context):
-    ids.append(decoded['video_id'].numpy().decode())
-    labels.append(int(decoded['label'].numpy()[0]))
+  for video in videos:
+    ids.append(video['video_id'].numpy().decode())
+    labels.append(int(video['label'].numpy()[0]))
   return ids, labels
 
 

@@ -17,6 +17,7 @@ import tensorflow as tf
 from official.core import config_definitions as cfg
 
 from cvrl_tf.configs import data as data_cfg
+from cvrl_tf.configs import tfds_source
 from cvrl_tf.data_prep import record_layout
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.evaluation import extract
@@ -57,7 +58,10 @@ class RetrievalExamples:
 
 
 def read_label_names(data_config: data_cfg.DataConfig) -> Dict[int, str]:
-  """Class index -> `clip/label/text` of the records, where they have one."""
+  """Class index -> `clip/label/text` of the records, where they have one;
+  of a TFDS dataset, its `ClassLabel` names."""
+  if data_config.tfds_name:
+    return tfds_source.label_names(data_config)
   context = {
       data_config.label_field_key: tf.io.VarLenFeature(tf.int64),
       record_layout.LABEL_TEXT_KEY: tf.io.FixedLenFeature(
@@ -169,6 +173,25 @@ def retrieval_grid(examples: RetrievalExamples,
   titles = ['query'] + [f'top {n + 1}'
                         for n in range(examples.neighbor_ids.shape[1])]
   return pictures.render_grid(rows, column_titles=titles)[0]
+
+
+def read_tfds(params: cfg.ExperimentConfig, tfds_name: str,
+              query_split: str, gallery_split: str,
+              tfds_data_dir: str = '') -> cfg.ExperimentConfig:
+  """`params` with queries and gallery read from two splits of a TFDS
+  dataset instead of its own data.
+
+  Raises:
+    extract.SourceError: a split that cannot be read (one line).
+  """
+  params = params.replace()
+  params.task.validation_data = extract.read_from(
+      params.task.validation_data, tfds_name=tfds_name,
+      tfds_split=query_split, tfds_data_dir=tfds_data_dir)
+  params.task.train_data = extract.read_from(
+      params.task.train_data, tfds_name=tfds_name, tfds_split=gallery_split,
+      tfds_data_dir=tfds_data_dir)
+  return params
 
 
 def write_retrieval_grid(params: cfg.ExperimentConfig, checkpoint_path: str,
