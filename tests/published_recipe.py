@@ -30,6 +30,8 @@ MG_INPUT = ('Model Garden official/projects/video_ssl/dataloaders/'
             'video_ssl_input.py')
 MG_JITTER = ('Model Garden official/projects/video_ssl/ops/'
              'video_ssl_preprocess_ops.py')
+RANDOM_CROP_RESIZE = ('Model Garden official/vision/ops/preprocess_ops_3d.py '
+                      'random_crop_resize')
 DERIVED = 'DERIVED: round(epochs x videos / batch), as the release rounds'
 
 OPTIMIZER = 'trainer.optimizer_config.'
@@ -59,6 +61,20 @@ class Published:
 def same_key(key: str, value: Any, source: str) -> Published:
   return Published(key, value, source, model_garden=key)
 
+
+# The training clips' crops, the same in pretraining (each view) and linear
+# evaluation: video_ssl_input.py calls random_crop_resize with aspect ratios
+# (0.5, 2) and areas (0.3, 1), then random_flip_left_right, in both modes.
+TRAINING_CROPS = (
+    Published(SPATIAL + 'crop_area_range', (0.3, 1.0), MG_INPUT),
+    Published(SPATIAL + 'crop_aspect_ratio_range', (0.5, 2.0), MG_INPUT),
+    Published(SPATIAL + 'crop_sampler', 'sample_distorted_bounding_box',
+              RANDOM_CROP_RESIZE
+              + ' (tf.image.sample_distorted_bounding_box)'),
+    Published(SPATIAL + 'truncate_resized_frames', True,
+              RANDOM_CROP_RESIZE + ' (tf.cast of the resize to uint8)'),
+    Published(SPATIAL + 'flip', True, MG_INPUT),
+)
 
 # Pretraining, common to the four paper YAMLs.
 PRETRAIN = (
@@ -120,17 +136,13 @@ PRETRAIN = (
               model_garden='task.train_data.dtype',
               note='ours feeds float32 frames; the model casts them to '
               'bfloat16 in its first layer, the same values'),
-    Published(SPATIAL + 'crop_area_range', (0.3, 1.0), MG_INPUT),
-    Published(SPATIAL + 'crop_aspect_ratio_range', (0.5, 2.0), MG_INPUT),
-    Published(SPATIAL + 'flip', True, MG_INPUT),
+    *TRAINING_CROPS,
     Published(SPATIAL + 'color_jitter_prob', 0.8, MG_JITTER),
     Published(SPATIAL + 'color_jitter_strength', 1.0, MG_JITTER),
     Published(SPATIAL + 'contrast_mean', 'clip', MG_JITTER + ' '
               'random_color_jitter_3d (the clip reshaped into one image)'),
-    Published(SPATIAL + 'truncate_resized_frames', True, 'Model Garden '
-              'official/vision/ops/preprocess_ops_3d.py random_crop_resize '
-              '(tf.cast of the resize to uint8)'),
     Published(SPATIAL + 'grayscale_prob', 0.2, MG_JITTER),
+    Published(SPATIAL + 'view_blur_solarize', 'asymmetric', MG_INPUT),
     Published(None, (1.0, 0.1), MG_INPUT,
               note='blur probability of view 1 and view 2: see augmentation'),
     Published(None, (0.0, 0.2), MG_INPUT,
@@ -178,9 +190,7 @@ LINEAR_EVAL = (
              RELEASE_LINEAR + '; ' + PAPER),
     same_key('task.train_data.temporal_stride', 2,
              RELEASE_LINEAR + '; ' + PAPER),
-    Published(SPATIAL + 'crop_area_range', (0.3, 1.0), RELEASE_LINEAR),
-    Published(SPATIAL + 'crop_aspect_ratio_range', (0.5, 2.0),
-              RELEASE_LINEAR),
+    *TRAINING_CROPS,
     same_key('task.validation_data.feature_shape', (32, 256, 256, 3),
              RELEASE_LINEAR),
     same_key('task.validation_data.temporal_stride', 2, RELEASE_LINEAR),

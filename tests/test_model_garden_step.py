@@ -108,28 +108,31 @@ def test_learning_rate_equals_the_release_schedule():
   assert float(theirs(TRAIN_STEPS)) == 0.0
 
 
-def test_two_steps_equal_model_garden(tmp_path, monkeypatch):
-  # Model Garden's stem is a Conv3D; ours computes the same sums as a 2D
-  # convolution on CPU hosts, in another order (test_stem_conv.py). Training-
-  # mode BatchNorm over these few values per channel amplifies that float32
-  # rounding (at the output, about as much as a 1e-6 relative perturbation
-  # of the input does to either model), so this test runs the Conv3D form.
-  monkeypatch.setattr(stem_conv, '_has_accelerator', lambda: True)
-  tf_keras.utils.set_random_seed(0)  # Reproducible printed figures.
+def tiny_tasks(**our_losses):
+  """((ours, params), (Model Garden's, params)): paper-recipe tasks at TINY.
+
+  `our_losses`: overrides of our `task.losses`.
+  """
   theirs_params, ours_params = release_params(), our_params()
   theirs_params.override(TINY, is_strict=True)
   ours_params.override(TINY, is_strict=True)
+  ours_params.override({'task': {'losses': our_losses}}, is_strict=True)
   # Both synchronise BN, as their YAMLs say (published_recipe).
   assert ours_params.task.model.norm_activation.use_sync_bn
   assert theirs_params.task.model.norm_activation.use_sync_bn
-  theirs_task = mg_pretrain.VideoSSLPretrainTask(theirs_params.task)
-  ours_task = pretrain.CVRLPretrainTask(ours_params.task)
-  theirs_model, ours_model = theirs_task.build_model(), ours_task.build_model()
+  return ((pretrain.CVRLPretrainTask(ours_params.task), ours_params),
+          (mg_pretrain.VideoSSLPretrainTask(theirs_params.task),
+           theirs_params))
 
-  # The same initial weights: Model Garden's, copied into ours.
-  path = tf.train.Checkpoint(backbone=theirs_model.backbone).write(
-      str(tmp_path / 'init'))
-  checkpoints.load_backbone(ours_model.backbone, path)
+
+def models_with_the_same_weights(ours_task, theirs_task, path):
+  """(ours, Model Garden's) models; Model Garden's initial weights in both.
+
+  Builds in the current distribution strategy's scope.
+  """
+  theirs_model, ours_model = theirs_task.build_model(), ours_task.build_model()
+  prefix = tf.train.Checkpoint(backbone=theirs_model.backbone).write(path)
+  checkpoints.load_backbone(ours_model.backbone, prefix)
   theirs_head = head_layers(theirs_model, theirs_model.backbone)
   ours_head = head_layers(ours_model, ours_model.backbone)
   assert [type(l).__name__ for l in ours_head] == [
@@ -138,17 +141,42 @@ def test_two_steps_equal_model_garden(tmp_path, monkeypatch):
       len(l.weights) for l in theirs_head]
   for ours_layer, theirs_layer in zip(ours_head, theirs_head):
     ours_layer.set_weights(theirs_layer.get_weights())
+  return ours_model, theirs_model
 
-  optimizers = []
-  for task, params in ((ours_task, ours_params),
-                       (theirs_task, theirs_params)):
-    optimizer = task.create_optimizer(params.trainer.optimizer_config,
-                                      params.runtime)
-    # Early in the warm-up (rate 0.0018): at the peak rate, one step
-    # on 4 random clips blows the weights up (the same in both).
-    optimizer.iterations.assign(FIRST_STEP)
-    optimizers.append(optimizer)
-  ours_optimizer, theirs_optimizer = optimizers
+
+def release_optimizer(task, params):
+  """`task`'s optimizer of the paper recipe, early in the warm-up.
+
+  At step FIRST_STEP (rate 0.0018): at the peak rate, one step on 4 random
+  clips blows the weights up (the same in both).
+  """
+  optimizer = task.create_optimizer(params.trainer.optimizer_config,
+                                    params.runtime)
+  optimizer.iterations.assign(FIRST_STEP)
+  return optimizer
+
+
+def conv3d_stem_everywhere() -> bool:
+  """Replaces `stem_conv._has_accelerator`: our stem runs as a Conv3D.
+
+  Model Garden's stem is a Conv3D; ours computes the same sums as a 2D
+  convolution on CPU hosts, in another order (test_stem_conv.py). Training-
+  mode BatchNorm over these few values per channel amplifies that float32
+  rounding (at the output, about as much as a 1e-6 relative perturbation
+  of the input does to either model), so the comparisons run the Conv3D
+  form.
+  """
+  return True
+
+
+def test_two_steps_equal_model_garden(tmp_path, monkeypatch):
+  monkeypatch.setattr(stem_conv, '_has_accelerator', conv3d_stem_everywhere)
+  tf_keras.utils.set_random_seed(0)  # Reproducible printed figures.
+  (ours_task, ours_params), (theirs_task, theirs_params) = tiny_tasks()
+  ours_model, theirs_model = models_with_the_same_weights(
+      ours_task, theirs_task, str(tmp_path / 'init'))
+  ours_optimizer = release_optimizer(ours_task, ours_params)
+  theirs_optimizer = release_optimizer(theirs_task, theirs_params)
 
   initial, _ = weights(ours_model, ours_model.backbone, str(tmp_path / 'w0'))
   for step in range(2):

@@ -167,13 +167,21 @@ def linear_eval_experiment(num_train: int, num_valid: int, num_classes: int,
   Frozen backbone, linear classifier on L2-normalised features; 100 epochs
   at 32.0 (paper sec. 4, "Linear evaluation"), 5 warm-up epochs (release:
   1,787 steps on Kinetics-600), batch 1024, evaluation batch 64, no weight
-  decay. Clip shapes and crops are `ClassificationTask`'s defaults.
+  decay. Clip shapes and test views are `ClassificationTask`'s defaults.
+  Training crops are the release's: the release's parser
+  (`video_ssl_input._process_image`) crops with Model Garden's
+  `preprocess_ops_3d.random_crop_resize`, which draws the window with
+  `tf.image.sample_distorted_bounding_box` and casts the resized frames to
+  uint8 (truncation), as in pretraining.
   """
   exp = classification_experiment(
       num_train, num_valid, num_classes, batch_size=cvrl.BASE_BATCH_SIZE,
       epochs=100, learning_rate=32.0, freeze_backbone=True,
       warmup_epochs=cvrl.WARMUP_EPOCHS, eval_batch_size=64)
   exp.task.train_data.name = exp.task.validation_data.name = name
+  spatial = exp.task.train_data.augmentation.spatial
+  spatial.crop_sampler = 'sample_distorted_bounding_box'
+  spatial.truncate_resized_frames = True
   return exp
 
 

@@ -4,10 +4,10 @@ from typing import Optional, Tuple
 import tensorflow as tf
 
 from cvrl_tf.configs import data as data_cfg
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import video_checks
 from cvrl_tf.ops import device_augmentation
 
-Features = record_checks.Features
+Features = video_checks.Features
 
 
 class PostBatchProcessor:

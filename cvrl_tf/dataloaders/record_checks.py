@@ -11,12 +11,8 @@ are graph ops on the encoded record, run before any frame is decoded:
   parsing   a record that does not parse as a `tf.train.SequenceExample`
             with the configured feature types is reported by its position
             in the file.
-  content   a video with no frames, a frame without the JPEG signature
-            (`tf.io.is_jpeg`), and, when `num_classes` > 0, a record with no
-            label or a label outside [0, num_classes); when flows are read,
-            a video without one flow per consecutive frame pair or with a
-            flow that is not a JPEG; with `min_frames`, a video shorter
-            than a method's clips need (TCLR's).
+  content   the checks of the decoded video (`video_checks`): frames,
+            JPEG signatures, labels, flows, length.
 
 By default the first bad record stops the input pipeline with an
 InvalidArgumentError whose message contains
@@ -24,23 +20,16 @@ InvalidArgumentError whose message contains
 dropped instead, and reported, by `skipped_records`.
 """
 import concurrent.futures
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Union
 
 import tensorflow as tf
 
-from cvrl_tf.data_prep import record_layout
+from cvrl_tf.dataloaders import video_checks
 
-Features = Dict[str, tf.Tensor]
-
-SOURCE_KEY = 'record_check/source'
-PROBLEM_KEY = 'record_check/problem'
-NUM_BAD_KEY = 'record_check/num_bad'
-KEEP_KEY = 'record_check/keep'
 _INDEX_KEY = 'record_check/index'
 _OFFSET_KEY = 'record_check/offset'
 _IS_END_KEY = 'record_check/is_end'
 _UNPARSED_KEY = 'record_check/unparsed'
-CHECK_KEYS = (SOURCE_KEY, PROBLEM_KEY, NUM_BAD_KEY, KEEP_KEY)
 _POSITION_KEYS = (_INDEX_KEY, _OFFSET_KEY, _IS_END_KEY)
 
 _STAT_THREADS = 16
@@ -48,12 +37,6 @@ _STAT_THREADS = 16
 # A TFRecord is framed by its length (8 bytes) with a CRC (4) before the
 # data and the data's CRC (4) after it.
 _FRAMING_BYTES = 16
-
-
-def as_text(value: tf.Tensor) -> tf.Tensor:
-  # Messages built from it avoid quote characters, which
-  # tf.debugging.Assert would print escaped.
-  return tf.strings.as_string(value)
 
 
 def _framed_records(filename: tf.Tensor) -> tf.data.Dataset:
@@ -87,7 +70,7 @@ def _framed_records(filename: tf.Tensor) -> tf.data.Dataset:
 
 
 def _parsed_records(framed: tf.data.Dataset,
-                    decode_fn: Callable[[tf.Tensor], Features]
+                    decode_fn: Callable[[tf.Tensor], video_checks.Features]
                    ) -> tf.data.Dataset:
   """Decodes records, noting how many unparsable ones precede each.
 
@@ -128,113 +111,37 @@ def file_sizes(files: Sequence[str]) -> tf.lookup.StaticHashTable:
       default_value=-1)
 
 
-def _first(condition: tf.Tensor) -> tf.Tensor:
-  """Index of the first True of a non-empty bool vector, as text."""
-  return as_text(tf.argmax(tf.cast(condition, tf.int32)))
-
-
-def _content_checks(decoded: Features, num_classes: int, image_key: str,
-                    min_frames: int = 1
-                   ) -> List[Tuple[tf.Tensor, Callable[[], tf.Tensor]]]:
-  """(failed, message_fn) of each check of a decoded video, in report order.
-
-  Args:
-    decoded: 'frames' string [N], 'label' int64 [L], maybe 'flows' string
-      [M].
-    num_classes: labels must lie in [0, num_classes) when > 0.
-    image_key: frame feature name, for the message.
-    min_frames: videos with fewer frames (but some) fail.
-  """
-  frames, labels = decoded['frames'], decoded['label']
-  not_jpeg = tf.logical_not(tf.io.is_jpeg(frames))
-  checks = [
-      (tf.size(frames) == 0, lambda: tf.constant(
-          f'video has no frames (feature list {image_key} is empty or '
-          'missing)')),
-      (tf.reduce_any(not_jpeg), lambda: tf.strings.join([
-          'frame ', _first(not_jpeg), ' of ', as_text(tf.size(frames)),
-          ' is not a JPEG'])),
-  ]
-  if min_frames > 1:
-    num_frames = tf.size(frames)
-    checks.append(
-        ((num_frames > 0) & (num_frames < min_frames),
-         lambda: tf.strings.join([
-             'video has ', as_text(num_frames), ' frames, fewer than the ',
-             str(min_frames), ' its clips need'])))
-  if 'flows' in decoded:
-    checks += _flow_checks(frames, decoded['flows'])
-  if num_classes > 0:
-    out_of_range = (labels < 0) | (labels >= num_classes)
-    checks += [
-        (tf.size(labels) == 0, lambda: tf.constant('record has no label')),
-        (tf.reduce_any(out_of_range), lambda: tf.strings.join([
-            'label ', as_text(tf.boolean_mask(labels, out_of_range)[0]),
-            f' is outside [0, {num_classes})'])),
-    ]
-  return checks
-
-
-def _flow_checks(frames: tf.Tensor, flows: tf.Tensor
-                ) -> List[Tuple[tf.Tensor, Callable[[], tf.Tensor]]]:
-  """(failed, message_fn) of the flow checks: N - 1 JPEG flows, N >= 2."""
-  not_jpeg = tf.logical_not(tf.io.is_jpeg(flows))
-  num_frames, num_flows = tf.size(frames), tf.size(flows)
-  return [
-      ((num_flows != num_frames - 1) | (num_flows == 0),
-       lambda: tf.strings.join([
-           'video has ', as_text(num_frames), ' frames and ',
-           as_text(num_flows), ' flows (feature list '
-           f'{record_layout.FLOW_KEY}); two-stream input needs at least 2 '
-           'frames and one flow per consecutive pair (tools/'
-           'make_tfrecords.py --flow)'])),
-      (tf.reduce_any(not_jpeg), lambda: tf.strings.join([
-          'flow ', _first(not_jpeg), ' of ', as_text(num_flows),
-          ' is not a JPEG'])),
-  ]
-
-
-def _first_failure(checks, video_id: tf.Tensor) -> tf.Tensor:
-  """Text of the first failed check, '' if none, naming the video."""
-  problem = tf.constant('')
-  for failed, message in reversed(checks):
-    problem = tf.cond(failed, message, lambda p=problem: p)
-  return tf.cond(
-      (tf.strings.length(problem) > 0) & (tf.strings.length(video_id) > 0),
-      lambda: tf.strings.join([problem, ' (video id ', video_id, ')']),
-      lambda: problem)
-
-
-def _framing_problem(element: Features, cut_off: tf.Tensor) -> tf.Tensor:
+def _framing_problem(element: video_checks.Features,
+                     cut_off: tf.Tensor) -> tf.Tensor:
   """Problem text at an end-of-file marker: '' unless the file was cut off."""
   return tf.cond(
       cut_off,
       lambda: tf.strings.join([
           'TFRecord framing or CRC check failed at byte ',
-          as_text(element[_OFFSET_KEY]), ' (after ',
-          as_text(element[_INDEX_KEY]),
+          video_checks.as_text(element[_OFFSET_KEY]), ' (after ',
+          video_checks.as_text(element[_INDEX_KEY]),
           ' good records); the rest of the file is not read']),
       lambda: tf.constant(''))
 
 
-def _parse_problem(element: Features, image_key: str) -> tf.Tensor:
+def _parse_problem(element: video_checks.Features, image_key: str) -> tf.Tensor:
   """Problem text for the unparsable records before `element`, or ''."""
   count = element[_UNPARSED_KEY]
   first = element[_INDEX_KEY] - count
   return tf.cond(
       count > 0,
       lambda: tf.strings.join([
-          'record ', as_text(first),
+          'record ', video_checks.as_text(first),
           tf.cond(count > 1, lambda: tf.strings.join(
-              [' to ', as_text(first + count - 1)]), lambda: ''),
+              [' to ', video_checks.as_text(first + count - 1)]), lambda: ''),
           ' of the file did not parse as a tf.train.SequenceExample with '
           f'string frames {image_key} and int64 labels']),
       lambda: tf.constant(''))
 
 
-def check_record(element: Features, filename: tf.Tensor,
+def check_record(element: video_checks.Features, filename: tf.Tensor,
                  file_size: tf.Tensor, num_classes: int,
-                 image_key: str, min_frames: int = 1) -> Features:
+                 image_key: str, min_frames: int = 1) -> video_checks.Features:
   """Replaces the position keys of a parsed element by the check keys.
 
   Args:
@@ -246,20 +153,23 @@ def check_record(element: Features, filename: tf.Tensor,
     min_frames: shorter videos are bad records.
 
   Returns:
-    The decoded keys plus `SOURCE_KEY` (file name), `PROBLEM_KEY` ('' or
-    what is wrong), `NUM_BAD_KEY` (int64, bad records this element reports)
-    and `KEEP_KEY` (whether it is a good video).
+    The decoded keys plus the check keys of `video_checks`: `SOURCE_KEY`
+    (file name), `PROBLEM_KEY` ('' or what is wrong), `NUM_BAD_KEY` (int64,
+    bad records this element reports) and `KEEP_KEY` (whether it is a good
+    video).
   """
   is_end = element[_IS_END_KEY]
   # Only the end marker's offset is all the bytes read.
   cut_off = is_end & (element[_OFFSET_KEY] < file_size)
-  checks = _content_checks(element, num_classes, image_key, min_frames)
+  checks = video_checks.content_checks(element, num_classes, image_key,
+                                       min_frames)
   content_bad = tf.logical_not(is_end) & tf.reduce_any(
       tf.stack([failed for failed, _ in checks]))
 
   def describe():
     own = tf.cond(is_end, lambda: _framing_problem(element, cut_off),
-                  lambda: _first_failure(checks, element['video_id']))
+                  lambda: video_checks.first_failure(checks,
+                                                     element['video_id']))
     parts = tf.stack([_parse_problem(element, image_key), own])
     problem = tf.strings.reduce_join(
         tf.boolean_mask(parts, tf.strings.length(parts) > 0), separator='; ')
@@ -274,29 +184,33 @@ def check_record(element: Features, filename: tf.Tensor,
              if k not in _POSITION_KEYS + (_UNPARSED_KEY,)}
   return {
       **decoded,
-      SOURCE_KEY: filename,
-      PROBLEM_KEY: problem,
-      NUM_BAD_KEY: element[_UNPARSED_KEY] + tf.cast(own_bad, tf.int64),
-      KEEP_KEY: tf.logical_not(is_end | own_bad),
+      video_checks.SOURCE_KEY: filename,
+      video_checks.PROBLEM_KEY: problem,
+      video_checks.NUM_BAD_KEY: (element[_UNPARSED_KEY]
+                                 + tf.cast(own_bad, tf.int64)),
+      video_checks.KEEP_KEY: tf.logical_not(is_end | own_bad),
   }
 
 
-def strip_checks(element: Features, keep_source: bool = False) -> Features:
+def strip_checks(element: video_checks.Features,
+                 keep_source: bool = False) -> video_checks.Features:
   """The decoded video alone (and its file name, with `keep_source`)."""
-  dropped = set(CHECK_KEYS) - ({SOURCE_KEY} if keep_source else set())
+  dropped = set(video_checks.CHECK_KEYS) - (
+      {video_checks.SOURCE_KEY} if keep_source else set())
   return {k: v for k, v in element.items() if k not in dropped}
 
 
 _BAD_RECORD = 'bad record in '
 
 
-def _keep_or_raise(element: Features) -> tf.Tensor:
+def _keep_or_raise(element: video_checks.Features) -> tf.Tensor:
   """Whether `element` is a good video; raises if it reports bad records."""
-  message = tf.strings.join([_BAD_RECORD, element[SOURCE_KEY], ': ',
-                             element[PROBLEM_KEY]])
-  check = tf.debugging.Assert(element[NUM_BAD_KEY] == 0, [message])
+  message = tf.strings.join([_BAD_RECORD, element[video_checks.SOURCE_KEY],
+                             ': ', element[video_checks.PROBLEM_KEY]])
+  check = tf.debugging.Assert(element[video_checks.NUM_BAD_KEY] == 0,
+                              [message])
   with tf.control_dependencies([check]):
-    return tf.identity(element[KEEP_KEY])
+    return tf.identity(element[video_checks.KEEP_KEY])
 
 
 def bad_record_message(error_text: str) -> Optional[str]:
@@ -311,7 +225,7 @@ def bad_record_message(error_text: str) -> Optional[str]:
 
 
 def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
-                      decode_fn: Callable[[tf.Tensor], Features],
+                      decode_fn: Callable[[tf.Tensor], video_checks.Features],
                       num_classes: int, image_key: str,
                       skip_bad_records: bool,
                       min_frames: int = 1) -> tf.data.Dataset:
@@ -330,38 +244,14 @@ def read_checked_file(filename: tf.Tensor, file_size: tf.Tensor,
 
   Returns:
     Decoded videos in file order. When skipping, elements keep the check
-    keys and include one per bad record found (`KEEP_KEY` False); otherwise
+    keys and include one per bad record found (`video_checks.KEEP_KEY`
+    False); otherwise
     only good videos, without check keys.
   """
   checked = _parsed_records(_framed_records(filename), decode_fn).map(
       lambda element: check_record(element, filename, file_size, num_classes,
                                    image_key, min_frames))
   return keep_good_videos(checked, skip_bad_records)
-
-
-def check_video(decoded: Features, source: str, num_classes: int,
-                image_key: str, min_frames: int = 1) -> Features:
-  """Adds the check keys to a video read without TFRecord framing.
-
-  Only the content checks apply: a reader such as TensorFlow Datasets parses
-  the record itself.
-
-  Args:
-    decoded: 'frames' string [N], 'label' int64 [L], 'video_id' string.
-    source: names where the video was read, for messages.
-    num_classes: labels are checked against it when > 0.
-    image_key: frame feature name, for messages.
-    min_frames: shorter videos are bad records.
-
-  Returns:
-    `decoded` plus the keys `check_record` adds.
-  """
-  checks = _content_checks(decoded, num_classes, image_key, min_frames)
-  bad = tf.reduce_any(tf.stack([failed for failed, _ in checks]))
-  problem = tf.cond(bad, lambda: _first_failure(checks, decoded['video_id']),
-                    lambda: tf.constant(''))
-  return {**decoded, SOURCE_KEY: tf.constant(source), PROBLEM_KEY: problem,
-          NUM_BAD_KEY: tf.cast(bad, tf.int64), KEEP_KEY: tf.logical_not(bad)}
 
 
 def keep_good_videos(checked: tf.data.Dataset,
@@ -373,12 +263,13 @@ def keep_good_videos(checked: tf.data.Dataset,
   """
   if skip_bad_records:
     return checked.filter(
-        lambda element: element[KEEP_KEY] | (element[NUM_BAD_KEY] > 0))
+        lambda element: (element[video_checks.KEEP_KEY]
+                         | (element[video_checks.NUM_BAD_KEY] > 0)))
   return checked.filter(_keep_or_raise).map(strip_checks)
 
 
 def checked_dataset_fn(files: Sequence[str],
-                       decode_fn: Callable[[tf.Tensor], Features],
+                       decode_fn: Callable[[tf.Tensor], video_checks.Features],
                        num_classes: int, image_key: str,
                        skip_bad_records: bool, min_frames: int = 1):
   """An `InputReader` dataset_fn reading files through `read_checked_file`.

@@ -20,8 +20,9 @@ from typing import Callable, List, Optional, Tuple, Union
 import tensorflow as tf
 
 from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import video_checks
 
-Features = record_checks.Features
+Features = video_checks.Features
 
 # Running count of bad records skipped, on every good video of
 # `drop_bad_records`' output.
@@ -55,20 +56,20 @@ def drop_bad_records(dataset: tf.data.Dataset,
       otherwise be skipped forever.
 
   Returns:
-    The good videos, with their file name under `record_checks.SOURCE_KEY`
+    The good videos, with their file name under `video_checks.SOURCE_KEY`
     for `parse_dropping_undecodable`.
   """
   stop_at = max_bad_in_a_row or tf.int64.max
 
   def count(state, element):
     total, in_a_row = state
-    num_bad = element[record_checks.NUM_BAD_KEY]
+    num_bad = element[video_checks.NUM_BAD_KEY]
     total += num_bad
-    in_a_row = tf.where(element[record_checks.KEEP_KEY],
+    in_a_row = tf.where(element[video_checks.KEEP_KEY],
                         tf.constant(0, tf.int64), in_a_row + num_bad)
     stop = in_a_row >= stop_at
-    logged = _report_skips(num_bad > 0, element[record_checks.SOURCE_KEY],
-                           element[record_checks.PROBLEM_KEY], total, in_a_row,
+    logged = _report_skips(num_bad > 0, element[video_checks.SOURCE_KEY],
+                           element[video_checks.PROBLEM_KEY], total, in_a_row,
                            stop)
     with tf.control_dependencies(logged):
       element = dict(element, **{SKIPPED_KEY: tf.identity(total)})
@@ -77,7 +78,7 @@ def drop_bad_records(dataset: tf.data.Dataset,
   zero = tf.constant(0, tf.int64)
   return dataset.scan((zero, zero), count).take_while(
       lambda element, stop: tf.logical_not(stop)).filter(
-          lambda element, stop: element[record_checks.KEEP_KEY]).map(
+          lambda element, stop: element[video_checks.KEEP_KEY]).map(
               lambda element, stop: record_checks.strip_checks(
                   element, keep_source=True))
 
@@ -89,10 +90,10 @@ def _report_skips(skipped: tf.Tensor, source: tf.Tensor, problem: tf.Tensor,
   return [
       tf.cond(skipped, lambda: _print_line(
           'skipped bad record in ', source, ': ', problem, ' (',
-          record_checks.as_text(total), ' bad records skipped so far)'),
+          video_checks.as_text(total), ' bad records skipped so far)'),
               _nothing),
       tf.cond(stop, lambda: _print_line(
-          'stopped reading the input: ', record_checks.as_text(in_a_row),
+          'stopped reading the input: ', video_checks.as_text(in_a_row),
           ' bad records in a row without a good video; is the input data '
           'corrupt?'), _nothing),
   ]
@@ -118,7 +119,7 @@ def parse_dropping_undecodable(dataset: tf.data.Dataset,
   adds to the `SKIPPED_KEY` count of the videos after it.
 
   Args:
-    dataset: elements of `drop_bad_records` (with `record_checks.SOURCE_KEY`
+    dataset: elements of `drop_bad_records` (with `video_checks.SOURCE_KEY`
       and `SKIPPED_KEY`), alone or as the first of a tuple (e.g. with a seed).
     parse_fn: maps an element to (features, label); features carry
       `SKIPPED_KEY` on.
@@ -134,10 +135,10 @@ def parse_dropping_undecodable(dataset: tf.data.Dataset,
   parsed_spec = dataset.map(parse_fn).element_spec
 
   def report(decoded, ok):
-    return {record_checks.SOURCE_KEY: decoded[record_checks.SOURCE_KEY],
+    return {video_checks.SOURCE_KEY: decoded[video_checks.SOURCE_KEY],
             'video_id': decoded['video_id'],
             SKIPPED_KEY: decoded[SKIPPED_KEY],
-            record_checks.KEEP_KEY: tf.constant(ok)}
+            video_checks.KEEP_KEY: tf.constant(ok)}
 
   def parse_one(*args):
     decoded = args[0]
@@ -152,7 +153,7 @@ def parse_dropping_undecodable(dataset: tf.data.Dataset,
   def count(state, element):
     failures, in_a_row = state
     features, label, parsed = element
-    failed = tf.logical_not(parsed[record_checks.KEEP_KEY])
+    failed = tf.logical_not(parsed[video_checks.KEEP_KEY])
     failures += tf.cast(failed, tf.int64)
     in_a_row = tf.where(failed, in_a_row + 1, tf.constant(0, tf.int64))
     stop = in_a_row >= stop_at
@@ -160,12 +161,12 @@ def parse_dropping_undecodable(dataset: tf.data.Dataset,
     problem = tf.strings.join([
         'frames fail to decode as JPEG or to augment (video id ',
         parsed['video_id'], ')'])
-    logged = _report_skips(failed, parsed[record_checks.SOURCE_KEY], problem,
+    logged = _report_skips(failed, parsed[video_checks.SOURCE_KEY], problem,
                            total, in_a_row, stop)
     with tf.control_dependencies(logged):
       features = dict(features, **{SKIPPED_KEY: tf.identity(total)})
       return ((tf.identity(failures), tf.identity(in_a_row)),
-              (features, label, parsed[record_checks.KEEP_KEY], stop))
+              (features, label, parsed[video_checks.KEEP_KEY], stop))
 
   zero = tf.constant(0, tf.int64)
   return dataset.interleave(

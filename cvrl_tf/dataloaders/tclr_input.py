@@ -34,14 +34,14 @@ from typing import Optional, Tuple
 import tensorflow as tf
 
 from cvrl_tf.configs import tclr_data
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import video_checks
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.dataloaders import video_parser
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import tclr_augmentation
 from cvrl_tf.ops import tclr_clip_sampling
 
-Features = record_checks.Features
+Features = video_checks.Features
 
 
 class TclrParser(video_parser.Parser):

@@ -8,7 +8,7 @@ that error ignored (`tfds.ReadConfig(assert_cardinality=False)` and
 `ignore_errors`, which then only ends the damaged file) and counts, per
 file, the examples that arrived against the number TFDS recorded when the
 data was built. At the end of each pass over the split, every file that
-gave fewer yields one report, in the form of `record_checks.check_video`'s
+gave fewer yields one report, in the form of `video_checks.check_video`'s
 elements:
 
   bad record in FILE: 1 of 2 examples read; 1 lost to a damaged record
@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence, Tuple
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import video_checks
 
 # (path, number of examples the split reads from it).
 FileCount = Tuple[str, int]
@@ -54,7 +54,7 @@ def file_of(tfds_id: tf.Tensor) -> tf.Tensor:
 
 
 def _lost_reports(counts: tf.Tensor, files: Sequence[FileCount],
-                  at_end: tf.Tensor) -> record_checks.Features:
+                  at_end: tf.Tensor) -> video_checks.Features:
   """Check-key elements, stacked: one per file that gave too few examples.
 
   Empty unless `at_end`.
@@ -65,20 +65,20 @@ def _lost_reports(counts: tf.Tensor, files: Sequence[FileCount],
   num_short = tf.reduce_sum(tf.cast(short, tf.int32))
   read = tf.boolean_mask(counts, short)
   lost = tf.boolean_mask(lost, short)
-  as_text = record_checks.as_text
+  as_text = video_checks.as_text
   return {
       'frames': tf.zeros([num_short, 0], tf.string),
       'label': tf.fill([num_short, 1], tf.constant(-1, tf.int64)),
       'video_id': tf.fill([num_short], ''),
-      record_checks.SOURCE_KEY: tf.boolean_mask(
+      video_checks.SOURCE_KEY: tf.boolean_mask(
           tf.constant([path for path, _ in files]), short),
-      record_checks.PROBLEM_KEY: tf.strings.join([
+      video_checks.PROBLEM_KEY: tf.strings.join([
           as_text(read), ' of ', as_text(tf.boolean_mask(expected, short)),
           ' examples read; ', as_text(lost), ' lost to a damaged record '
           '(TFRecord framing or CRC check failed, or a record that does not '
           'parse)']),
-      record_checks.NUM_BAD_KEY: lost,
-      record_checks.KEEP_KEY: tf.zeros([num_short], tf.bool),
+      video_checks.NUM_BAD_KEY: lost,
+      video_checks.KEEP_KEY: tf.zeros([num_short], tf.bool),
   }
 
 
@@ -88,7 +88,7 @@ def report_lost_examples(checked: tf.data.Dataset,
 
   Args:
     checked: one pass over the examples of `files`, as
-      `record_checks.check_video` gives them ('video_id' the `tfds_id`).
+      `video_checks.check_video` gives them ('video_id' the `tfds_id`).
     files: the files read and their example counts (`file_counts`).
 
   Returns:

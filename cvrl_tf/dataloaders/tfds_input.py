@@ -33,8 +33,9 @@ from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.configs import tfds_source
 from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import tfds_files
+from cvrl_tf.dataloaders import video_checks
 
-Features = record_checks.Features
+Features = video_checks.Features
 
 
 def _num_files(dataset_builder: tfds.core.DatasetBuilder, split: str) -> int:
@@ -164,7 +165,7 @@ def checked_videos(params: data_cfg.DataConfig,
     # A damaged file ends there; `report_lost_examples` reports the loss.
     examples = examples.ignore_errors()
   checked = examples.map(decode_example).map(
-      lambda video: record_checks.check_video(
+      lambda video: video_checks.check_video(
           video, source, params.num_classes, tfds_source.VIDEO_FEATURE,
           min_frames))
   if files:

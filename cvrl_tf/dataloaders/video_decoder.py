@@ -6,9 +6,9 @@ import tensorflow as tf
 from official.vision.dataloaders import decoder
 
 from cvrl_tf.data_prep import record_layout
-from cvrl_tf.dataloaders import record_checks
+from cvrl_tf.dataloaders import video_checks
 
-Features = record_checks.Features
+Features = video_checks.Features
 
 
 class Decoder(decoder.Decoder):

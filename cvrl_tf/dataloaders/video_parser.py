@@ -32,14 +32,14 @@ from official.vision.dataloaders import video_input as mg_video_input
 from official.vision.ops import preprocess_ops_3d
 
 from cvrl_tf.configs import data as data_cfg
-from cvrl_tf.dataloaders import record_checks
 from cvrl_tf.dataloaders import skipped_records
+from cvrl_tf.dataloaders import video_checks
 from cvrl_tf.ops import device_augmentation
 from cvrl_tf.ops import flow_values
 from cvrl_tf.ops import spatial_augmentation
 from cvrl_tf.ops import temporal_sampling
 
-Features = record_checks.Features
+Features = video_checks.Features
 
 
 def eval_views(encoded: tf.Tensor, min_resize: int,

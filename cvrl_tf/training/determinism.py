@@ -116,6 +116,10 @@ def replica_inputs(element: Any, strategy: tf.distribute.Strategy) -> Any:
 
 # tf.data's error when restored buffers hold elements of another structure.
 _COMPONENTS_ERROR = re.compile(r'Expected (\d+) components but got (\d+)')
+# tf.data's error when the saved state does not fit: what it could not
+# restore (a stage of the pipeline, or a file it was reading).
+_UNRESTORED_ERROR = re.compile(
+    r'Failed to restore dataset iterator from checkpoint: (.+?)\. Make sure')
 _RESUME_ADVICE = ('resume with the same config and code, or with '
                   'task.deterministic=false to restart the input from its '
                   'beginning.')
@@ -128,10 +132,11 @@ def explain_input_restore_errors(model_dir: str) -> Iterator[None]:
   The saved iterator state only fits the pipeline that wrote it: changing
   the input config or code between a save and the restore breaks it, either
   when restoring or, where the restored buffers hold elements of another
-  structure, at the first batch read (so wrap the training too). One such
-  change: the photometric parameters that device augmentation passes with
-  each view gained `solarize`, so inputs saved before it hold one tensor
-  fewer per element.
+  structure, at the first batch read (so wrap the training too). E.g. the
+  photometric parameters that device augmentation passes with each view
+  gained `solarize`: buffers saved without it hold one tensor fewer per
+  element. A saved input also names the file it was reading: moving the
+  records breaks the restore.
   """
   try:
     yield
@@ -147,7 +152,9 @@ def explain_input_restore_errors(model_dir: str) -> Iterator[None]:
           f'`solarize`); {_RESUME_ADVICE}') from e
     if 'restore dataset iterator' not in e.message:
       raise
+    unrestored = _UNRESTORED_ERROR.search(e.message)
     raise InputStateError(
         f'the training input saved in the latest checkpoint of {model_dir} '
         'does not fit this input pipeline (its config or code changed since '
-        f'the save); {_RESUME_ADVICE}') from e
+        'the save' + (f'; tf.data could not restore {unrestored[1]}'
+                      if unrestored else '') + f'); {_RESUME_ADVICE}') from e
