@@ -9,3 +9,4 @@ from cvrl_tf.tasks import classification
 from cvrl_tf.tasks import knn_eval
 from cvrl_tf.tasks import pretrain
 from cvrl_tf.tasks import tclr_pretrain
+from cvrl_tf.training import larc
