@@ -76,7 +76,7 @@ def registered_experiments() -> List[str]:
   """Names of this package's experiments (Model Garden's are omitted)."""
   # pylint: disable=protected-access
   return sorted(name for name in exp_factory._REGISTERED_CONFIGS
-                if name.startswith(('cvrl', 'tclr')))
+                if name.startswith(('cvrl', 'tclr', 'vicc')))
 
 
 def _check_input_path(name: str, data_config) -> None:

@@ -15,13 +15,13 @@ from typing import List
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
-from official.modeling import optimization
 from official.vision.configs import common
 
 from cvrl_tf.configs import backbones
 from cvrl_tf.configs import cvrl
 from cvrl_tf.configs import data
 from cvrl_tf.configs import evaluation
+from cvrl_tf.configs import optimization as optimization_cfg
 
 STREAMS = ('rgb', 'flow')
 # Scripts: `--base_lr 0.6 --final_lr 0.0006 --wd 1e-6`, `--optim sgd`
@@ -196,12 +196,13 @@ class ViCCPretrainTask(cfg.TaskConfig):
           temporal_stride=1))
 
 
-def larc_optimization() -> optimization.OptimizationConfig:
+def larc_optimization() -> optimization_cfg.OptimizationConfig:
   """SGD with momentum 0.9 inside LARC, weight decay 1e-6 (ViCC's).
 
-  The rate comes from the task's staged schedule (`ViCCRecipe`).
+  The rate is the task's staged cosine (`ViCCRecipe`), and the task
+  restarts the momentum at every stage's first step (`restart_steps`).
   """
-  return optimization.OptimizationConfig({
+  return optimization_cfg.OptimizationConfig({
       'optimizer': {'type': 'larc', 'larc': {
           'momentum': MOMENTUM, 'weight_decay': WEIGHT_DECAY,
           'trust_coefficient': LARC_TRUST_COEFFICIENT, 'clip': False}},
@@ -232,7 +233,7 @@ def vicc_pretrain() -> cfg.ExperimentConfig:
   steps_per_epoch = task.recipe.steps_per_epoch
   return cfg.ExperimentConfig(
       task=task,
-      trainer=cfg.TrainerConfig(
+      trainer=optimization_cfg.TrainerConfig(
           train_steps=total_steps(task.recipe),
           steps_per_loop=steps_per_epoch,
           summary_interval=steps_per_epoch,

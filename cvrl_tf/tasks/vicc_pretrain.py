@@ -118,6 +118,10 @@ class ViCCPretrainTask(pretrain_step.PretrainTask):
       raise config_validation.ConfigError(
           'differential privacy is not offered for ViCC pretraining.')
     recipe = self.task_config.recipe
+    if optimizer_config.optimizer.type == 'larc':
+      # Each of ViCC's stages starts with a new optimizer.
+      optimizer_config = optimizer_config.replace(optimizer={'larc': {
+          'restart_steps': [s.start for s in self.stage_table.stages]}})
     factory = optimization.OptimizerFactory(optimizer_config)
     optimizer = factory.build_optimizer(vicc_stages.StagedCosineSchedule(
         self.stage_table, recipe.base_learning_rate,
@@ -216,9 +220,13 @@ class ViCCPretrainTask(pretrain_step.PretrainTask):
     step = tf.convert_to_tensor(optimizer.iterations)
     table = self.stage_table
     queue_start = table.stage_value('queue_start', step)
-    # Branches update different variables: every slot exists beforehand.
-    with tf.init_scope():
-      optimizer.build(model.trainable_variables)
+    build = getattr(optimizer, 'build', None)
+    if build is not None:
+      # Unlike legacy optimizers, which make a variable's slots at its
+      # first update, these make all slots at the first update, for its
+      # variables only: the other branches' variables need theirs too.
+      with tf.init_scope():
+        build(model.trainable_variables)
     model.prototypes(stream).normalize()
     with tf.GradientTape() as tape:
       embeddings = self.view_embeddings(

@@ -70,11 +70,13 @@ class StageTable:
   def stage_index(self, step) -> tf.Tensor:
     """int32 index of the stage holding global step `step` (0-based).
 
-    Steps past the last stage count as its steps.
+    `step` may be a tensor of any shape; steps past the last stage count
+    as its steps.
     """
     step = tf.cast(step, tf.int64)
-    index = tf.searchsorted(self._ends, step[tf.newaxis], side='right')[0]
-    return tf.minimum(tf.cast(index, tf.int32), len(self.stages) - 1)
+    index = tf.searchsorted(self._ends, tf.reshape(step, [-1]), side='right')
+    index = tf.minimum(tf.cast(index, tf.int32), len(self.stages) - 1)
+    return tf.reshape(index, tf.shape(step))
 
   def branch(self, step) -> tf.Tensor:
     """int32 index into `kinds` of step `step`'s stage."""
