@@ -1,9 +1,14 @@
 """ViCC's stage schedule against a step-by-step replay of the authors' runs."""
 import math
+import os
 
 import numpy as np
 import pytest
+from official.core import exp_factory
 
+from cvrl_tf import configs
+from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf.configs import validation
 from cvrl_tf.configs import vicc as vicc_cfg
 from cvrl_tf.training import vicc_stages
 
@@ -93,3 +98,24 @@ def test_the_paper_schedule():
       150, 200, 25, 25, 25, 25]
   # Steps past the end count as the last stage's.
   assert int(table.stage_index(table.total_steps + 5)) == 5
+
+
+@pytest.mark.parametrize('name', ['vicc_pretrain_ucf101_r3d18.yaml',
+                                  'vicc_pretrain_toy.yaml'])
+def test_yaml_trains_every_stage_to_its_end(name):
+  params = validation.experiment_params(
+      'vicc_pretrain', [os.path.join(configs.EXPERIMENTS_DIR, name)])
+  assert params.trainer.train_steps == vicc_cfg.total_steps(
+      params.task.recipe)
+  if 'ucf101' in name:
+    assert params.task.recipe.steps_per_epoch == (
+        vicc_cfg.UCF101_SPLIT1_TRAIN_EXAMPLES //
+        params.task.train_data.global_batch_size)
+    assert params.task.recipe.as_dict() == vicc_cfg.ViCCRecipe().as_dict()
+
+
+def test_training_past_the_stages_is_refused():
+  params = exp_factory.get_exp_config('vicc_pretrain')
+  params.trainer.train_steps = vicc_cfg.total_steps(params.task.recipe) + 1
+  with pytest.raises(validation.ConfigError, match='exceeds the'):
+    validation._check_stages(params, 'train')  # pylint: disable=protected-access
