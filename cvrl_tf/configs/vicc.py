@@ -226,20 +226,7 @@ def vicc_pretrain() -> cfg.ExperimentConfig:
   input pipeline this trainer does not have.
   """
   task = ViCCPretrainTask()
-  task.train_data.name = 'ucf101'
-  task.train_data.global_batch_size = BATCH_SIZE
-  task.train_data.num_examples = UCF101_SPLIT1_TRAIN_EXAMPLES
-  task.validation_data.global_batch_size = BATCH_SIZE
-  steps_per_epoch = task.recipe.steps_per_epoch
-  return cfg.ExperimentConfig(
-      task=task,
-      trainer=optimization_cfg.TrainerConfig(
-          train_steps=total_steps(task.recipe),
-          steps_per_loop=steps_per_epoch,
-          summary_interval=steps_per_epoch,
-          checkpoint_interval=steps_per_epoch,
-          max_to_keep=5,
-          validation_interval=steps_per_epoch,
-          validation_steps=1,
-          optimizer_config=larc_optimization()),
-      restrictions=['task.train_data.is_training != None'])
+  return cvrl.epoch_experiment(
+      task, 'ucf101', UCF101_SPLIT1_TRAIN_EXAMPLES, BATCH_SIZE,
+      total_steps(task.recipe), task.recipe.steps_per_epoch,
+      larc_optimization(), trainer_cls=optimization_cfg.TrainerConfig)

@@ -25,13 +25,12 @@ replica may not hold a collective (synchronised BatchNorm, the Sinkhorn
 sums) inside control flow.
 """
 import functools
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 from official.modeling import optimization
-from official.modeling import performance
 
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.configs import vicc as vicc_cfg
@@ -122,16 +121,10 @@ class ViCCPretrainTask(pretrain_step.PretrainTask):
       # Each of ViCC's stages starts with a new optimizer.
       optimizer_config = optimizer_config.replace(optimizer={'larc': {
           'restart_steps': [s.start for s in self.stage_table.stages]}})
-    factory = optimization.OptimizerFactory(optimizer_config)
-    optimizer = factory.build_optimizer(vicc_stages.StagedCosineSchedule(
-        self.stage_table, recipe.base_learning_rate,
-        recipe.final_learning_rate))
-    if runtime_config:
-      optimizer = performance.configure_optimizer(
-          optimizer,
-          use_float16=runtime_config.mixed_precision_dtype == 'float16',
-          loss_scale=runtime_config.loss_scale)
-    return optimizer
+    return self.scheduled_optimizer(
+        optimizer_config, vicc_stages.StagedCosineSchedule(
+            self.stage_table, recipe.base_learning_rate,
+            recipe.final_learning_rate), runtime_config)
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
     return video_input.build_dataset(params, input_context=input_context)
@@ -142,17 +135,6 @@ class ViCCPretrainTask(pretrain_step.PretrainTask):
     if training:
       metrics += input_metrics.build(self.task_config.train_data)
     return metrics
-
-  def update_metrics(self, outputs: Dict[str, tf.Tensor],
-                     metrics: Optional[List[tf_keras.metrics.Metric]]
-                     ) -> Dict[str, Any]:
-    """Updates the metrics `outputs` has; logs every metric's result."""
-    logs = {self.loss: outputs[self.method_loss]}
-    for metric in metrics or []:
-      if metric.name in outputs:
-        metric.update_state(outputs[metric.name])
-      logs[metric.name] = metric.result()
-    return logs
 
   def stream_views(self, features: Dict[str, tf.Tensor], stream: str,
                    data_config) -> List[tf.Tensor]:
