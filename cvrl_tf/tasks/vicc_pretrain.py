@@ -202,13 +202,8 @@ class ViCCPretrainTask(pretrain_step.PretrainTask):
     step = tf.convert_to_tensor(optimizer.iterations)
     table = self.stage_table
     queue_start = table.stage_value('queue_start', step)
-    build = getattr(optimizer, 'build', None)
-    if build is not None:
-      # Unlike legacy optimizers, which make a variable's slots at its
-      # first update, these make all slots at the first update, for its
-      # variables only: the other branches' variables need theirs too.
-      with tf.init_scope():
-        build(model.trainable_variables)
+    with tf.init_scope():
+      self.create_optimizer_slots(model, optimizer)
     model.prototypes(stream).normalize()
     with tf.GradientTape() as tape:
       embeddings = self.view_embeddings(
@@ -227,6 +222,21 @@ class ViCCPretrainTask(pretrain_step.PretrainTask):
     if skipped_key in features:
       outputs[skipped_key] = features[skipped_key]
     return self.update_metrics(outputs, metrics)
+
+  def create_optimizer_slots(self, model: tf_keras.Model,
+                             optimizer: tf_keras.optimizers.Optimizer) -> None:
+    """Makes the optimizer's slots of every trainable variable now.
+
+    Branches update different variables; made lazily, inside a branch,
+    slots of a MirroredStrategy break the step's graph, and a non-legacy
+    optimizer makes slots only for the variables of its first update. The
+    trainer calls this before the first step; repeated calls do nothing.
+    """
+    variables = model.trainable_variables
+    if isinstance(optimizer, tf_keras.optimizers.legacy.Optimizer):
+      optimizer._create_all_weights(variables)  # pylint: disable=protected-access
+    else:
+      optimizer.build(variables)
 
   def train_step_branches(self) -> List[Callable[..., Dict[str, Any]]]:
     """A train step per `StageTable.kinds` entry, as `train_step`'s."""

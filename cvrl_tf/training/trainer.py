@@ -52,6 +52,8 @@ class Trainer(base_trainer.Trainer):
                      train_dataset=train_dataset,
                      checkpoint_exporter=checkpoint_exporter)
     self._checkpoint_input = checkpoint_input
+    if train and hasattr(task, 'train_step_branches'):
+      task.create_optimizer_slots(model, optimizer)
     self.first_nonfinite = numerics.FirstNonFiniteStep()
     if checkpoint_input:
       # Orbit makes its iterator on the first train loop, after the
@@ -87,7 +89,9 @@ class Trainer(base_trainer.Trainer):
     `train_step_branches()` (functions with `train_step`'s signature). The
     choice is made here, around `strategy.run`, because MirroredStrategy
     allows no collective (synchronised BatchNorm, an all-reduce) inside
-    control flow within a replica.
+    control flow within a replica. The task's
+    `create_optimizer_slots(model, optimizer)` ran at construction, as
+    slots made inside a branch would break the step.
     """
     inputs = self.next_train_inputs(iterator)
 
