@@ -16,7 +16,8 @@ LONG_MODULES = ('test_gcs', 'test_reproduce', 'test_resume',
                 'test_augmentation_distribution', 'test_model_garden_step',
                 'test_two_stream_input', 'test_beam_conversion',
                 'test_tclr_input', 'test_tclr_cli', 'test_tclr_distributed',
-                'test_pictures', 'test_extract_features')
+                'test_pictures', 'test_extract_features', 'test_vicc_cli',
+                'test_vicc_pretrain')
 
 
 def pytest_collection_modifyitems(items):

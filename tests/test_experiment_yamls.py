@@ -21,7 +21,8 @@ def experiment_for(yaml_name: str) -> str:
                              ('cvrl_finetune', 'cvrl_finetune'),
                              ('cvrl_semi_supervised', 'cvrl_semi_supervised'),
                              ('cvrl_knn_eval', 'cvrl_knn_eval'),
-                             ('tclr_pretrain', 'tclr_pretrain')):
+                             ('tclr_pretrain', 'tclr_pretrain'),
+                             ('vicc_pretrain', 'vicc_pretrain')):
     if yaml_name.startswith(prefix):
       return experiment
   raise AssertionError(f'No experiment for {yaml_name}')

@@ -1,12 +1,7 @@
 """TCLR through the trainer binary, then evaluated from its checkpoint."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
 
 from cvrl_tf import train
 from cvrl_tf.tasks import classification
@@ -20,8 +15,9 @@ from tiny_experiments import tiny_classification
 from tiny_experiments import tiny_knn
 from tiny_experiments import tiny_tclr_pretrain
 from toy_records import write_toy_records
+from trainer_binary import linear_eval_keeps_backbone
+from trainer_binary import train_two_steps
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TERMS = ('instance_loss', 'local_local_loss', 'global_local_loss')
 
 
@@ -32,32 +28,23 @@ def patterns(tmp_path_factory):
           write_toy_records(directory, 'test', videos_per_class=1))
 
 
-def tiny_override(train_pattern: str) -> str:
-  """The toy YAML shrunk to the tiny test sizes, as --params_override."""
+def tiny_task(train_pattern: str) -> dict:
+  """The toy YAML's task shrunk to the tiny test sizes."""
   tiny = tiny_tclr_pretrain(train_pattern, train_steps=2).as_dict()
   task = {key: tiny['task'][key] for key in ('model', 'recipe')}
   task['train_data'] = {key: tiny['task']['train_data'][key] for key in (
       'input_path', 'global_batch_size', 'feature_shape', 'seed',
       'shuffle_buffer_size', 'tclr_clips')}
   task['model']['backbone'] = TINY_BACKBONE
-  return yaml.safe_dump({'task': task, 'trainer': {
-      'train_steps': 2, 'steps_per_loop': 1, 'summary_interval': 1,
-      'checkpoint_interval': 2}})
+  return task
 
 
 @pytest.fixture(scope='module')
 def pretrained(patterns, tmp_path_factory):
   """(model_dir, trainer log) of a 2-step TCLR run of the trainer binary."""
   model_dir = str(tmp_path_factory.mktemp('tclr'))
-  result = subprocess.run(
-      [sys.executable, '-m', 'cvrl_tf.train', '--experiment=tclr_pretrain',
-       '--config_file=experiments/tclr_pretrain_toy.yaml', '--mode=train',
-       f'--model_dir={model_dir}',
-       f'--params_override={tiny_override(patterns[0])}'],
-      cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'),
-      capture_output=True, text=True, timeout=900)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return model_dir, result.stderr
+  return model_dir, train_two_steps('tclr_pretrain', 'tclr_pretrain_toy.yaml',
+                                    tiny_task(patterns[0]), model_dir)
 
 
 def test_trainer_logs_every_term_and_checkpoints(pretrained):
@@ -74,19 +61,7 @@ def test_knn_eval_loads_the_tclr_backbone(patterns, pretrained, tmp_path):
 
 
 def test_linear_eval_loads_the_tclr_backbone(patterns, pretrained, tmp_path):
-  params = tiny_classification('cvrl_linear_eval', *patterns,
-                               train_steps=1, init_checkpoint=pretrained[0])
-  _, logs = train.run(params, 'train_and_eval', str(tmp_path))
-  reader = tf.train.load_checkpoint(pretrained[0])
-  loaded = tf.train.load_checkpoint(str(tmp_path))
-  names = [n for n, _ in tf.train.list_variables(pretrained[0])
-           if n.startswith('backbone/') and n.endswith('VARIABLE_VALUE')
-           and 'OPTIMIZER_SLOT' not in n]
-  assert len(names) > 50
-  for name in names:  # Frozen: the linear probe keeps TCLR's weights.
-    np.testing.assert_array_equal(reader.get_tensor(name),
-                                  loaded.get_tensor(name), err_msg=name)
-  assert 0.0 <= logs['top1'] <= 1.0
+  linear_eval_keeps_backbone(patterns, pretrained[0], str(tmp_path))
 
 
 def test_finetune_starts_from_the_tclr_backbone(patterns, pretrained):

@@ -110,6 +110,14 @@ TINY_TCLR_CLIPS = {'sparse_clip_frames': 8, 'sparse_clip_stride': 4,
                    'dense_clip_stride': 1, 'min_video_frames': 29}
 
 
+def short_run(train_steps: int) -> dict:
+  """Trainer settings of a run of a few steps, one checkpoint at its end."""
+  return {'train_steps': train_steps, 'steps_per_loop': min(5, train_steps),
+          'summary_interval': min(5, train_steps),
+          'checkpoint_interval': train_steps,
+          'validation_interval': train_steps, 'validation_steps': 1}
+
+
 def tiny_tclr_pretrain(record_pattern: str, train_steps: int,
                        steps_per_epoch: int = 1):
   data = tiny_data(record_pattern, global_batch_size=4,
@@ -119,9 +127,36 @@ def tiny_tclr_pretrain(record_pattern: str, train_steps: int,
       'task': {'model': TINY_TCLR_MODEL, 'train_data': data,
                'validation_data': data,
                'recipe': {'steps_per_epoch': steps_per_epoch}},
-      'trainer': {'train_steps': train_steps,
-                  'steps_per_loop': min(5, train_steps),
-                  'summary_interval': min(5, train_steps),
-                  'checkpoint_interval': train_steps,
-                  'validation_interval': train_steps,
-                  'validation_steps': 1}})
+      'trainer': short_run(train_steps)})
+
+
+# ViCC at test size: per stream the tiny R3D-18, a 16-wide embedding, 8
+# prototypes, a queue of two batches. Stages are one step each unless given
+# (epochs of `steps_per_epoch` steps).
+TINY_VICC_MODEL = {'backbone': TINY_BACKBONE, 'embedding_dim': 16,
+                   'num_prototypes': 8}
+
+
+def tiny_vicc_stages(epochs=(1, 1, 1, 1)) -> list:
+  """Single RGB, single flow, cross RGB, cross flow; queue from epoch 0."""
+  kinds = [('rgb', False), ('flow', False), ('rgb', True), ('flow', True)]
+  return [{'trained_stream': stream, 'cross_stream': cross,
+           'epochs': length, 'lr_decay_epochs': length,
+           'queue_start_epoch': 0, 'freeze_prototypes_epochs': 0}
+          for (stream, cross), length in zip(kinds, epochs)]
+
+
+def tiny_vicc_pretrain(record_pattern: str, stages=None,
+                       steps_per_epoch: int = 1):
+  """All the stages' steps of the tiny model."""
+  data = tiny_data(record_pattern, global_batch_size=4, read_flow=True,
+                   temporal_stride=1)
+  stages = stages or tiny_vicc_stages()
+  train_steps = sum(stage['epochs'] for stage in stages) * steps_per_epoch
+  return tiny_experiment('vicc_pretrain', {
+      'task': {'model': TINY_VICC_MODEL, 'train_data': data,
+               'validation_data': data,
+               'losses': {'queue_length': 8},
+               'recipe': {'stages': stages,
+                          'steps_per_epoch': steps_per_epoch}},
+      'trainer': short_run(train_steps)})

@@ -239,6 +239,29 @@ def pretrain_experiment(num_examples: int, batch_size: int, epochs: int
       restrictions=['task.train_data.is_training != None'])
 
 
+def epoch_experiment(task, name: str, num_examples: int, batch_size: int,
+                     train_steps: int, steps_per_epoch: int, optimizer_config,
+                     trainer_cls=cfg.TrainerConfig) -> cfg.ExperimentConfig:
+  """Pretraining `task` on dataset `name` at `batch_size`, logging,
+  checkpointing and validating once an epoch (TCLR's and ViCC's runs)."""
+  task.train_data.name = name
+  task.train_data.global_batch_size = batch_size
+  task.train_data.num_examples = num_examples
+  task.validation_data.global_batch_size = batch_size
+  return cfg.ExperimentConfig(
+      task=task,
+      trainer=trainer_cls(
+          train_steps=train_steps,
+          steps_per_loop=steps_per_epoch,
+          summary_interval=steps_per_epoch,
+          checkpoint_interval=steps_per_epoch,
+          max_to_keep=5,
+          validation_interval=steps_per_epoch,
+          validation_steps=1,
+          optimizer_config=optimizer_config),
+      restrictions=['task.train_data.is_training != None'])
+
+
 @exp_factory.register_config_factory('cvrl_pretrain')
 def cvrl_pretrain() -> cfg.ExperimentConfig:
   """Kinetics-400, R3D-50, 16x224x224 stride 2, batch 1024, 800 epochs."""

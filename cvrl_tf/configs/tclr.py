@@ -150,21 +150,9 @@ def adam_optimization(learning_rate: float) -> optimization.OptimizationConfig:
 def tclr_pretrain() -> cfg.ExperimentConfig:
   """UCF-101 split 1, 16 x 112 x 112 clips, batch 40, Adam 1e-3."""
   task = TCLRPretrainTask()
-  task.train_data.name = 'ucf101'
-  task.train_data.global_batch_size = BATCH_SIZE
-  task.train_data.num_examples = UCF101_SPLIT1_TRAIN_EXAMPLES
-  task.validation_data.global_batch_size = BATCH_SIZE
   steps_per_epoch = task.recipe.steps_per_epoch
-  return cfg.ExperimentConfig(
-      task=task,
-      trainer=cfg.TrainerConfig(
-          # parameters.py `num_epochs = 1000`.
-          train_steps=1000 * steps_per_epoch,
-          steps_per_loop=steps_per_epoch,
-          summary_interval=steps_per_epoch,
-          checkpoint_interval=steps_per_epoch,
-          max_to_keep=5,
-          validation_interval=steps_per_epoch,
-          validation_steps=1,
-          optimizer_config=adam_optimization(LEARNING_RATE)),
-      restrictions=['task.train_data.is_training != None'])
+  # parameters.py `num_epochs = 1000`.
+  return cvrl.epoch_experiment(
+      task, 'ucf101', UCF101_SPLIT1_TRAIN_EXAMPLES, BATCH_SIZE,
+      1000 * steps_per_epoch, steps_per_epoch,
+      adam_optimization(LEARNING_RATE))

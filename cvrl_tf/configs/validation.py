@@ -20,6 +20,7 @@ from cvrl_tf.configs import data as data_cfg
 from cvrl_tf.configs import evaluation as eval_cfg
 from cvrl_tf.configs import tclr_data
 from cvrl_tf.configs import tfds_source
+from cvrl_tf.configs import vicc as vicc_cfg
 
 
 class ConfigError(ValueError):
@@ -76,7 +77,7 @@ def registered_experiments() -> List[str]:
   """Names of this package's experiments (Model Garden's are omitted)."""
   # pylint: disable=protected-access
   return sorted(name for name in exp_factory._REGISTERED_CONFIGS
-                if name.startswith(('cvrl', 'tclr')))
+                if name.startswith(('cvrl', 'tclr', 'vicc')))
 
 
 def _check_input_path(name: str, data_config) -> None:
@@ -326,6 +327,19 @@ def _check_task_choices(task) -> None:
                         f'{value!r}.')
 
 
+def _check_stages(params, mode: str) -> None:
+  """A staged recipe (ViCC's) must cover every training step."""
+  recipe = getattr(params.task, 'recipe', None)
+  if not isinstance(recipe, vicc_cfg.ViCCRecipe) or 'train' not in mode:
+    return
+  total = vicc_cfg.total_steps(recipe)
+  if params.trainer.train_steps > total:
+    raise ConfigError(
+        f'trainer.train_steps={params.trainer.train_steps} exceeds the '
+        f'{total} steps of task.recipe.stages (epochs x steps_per_epoch); '
+        'add stages or lower train_steps.')
+
+
 def check_replicas(params, mode: str, num_replicas: int) -> None:
   """Every batch `mode` reads must split evenly over the replicas.
 
@@ -356,6 +370,7 @@ def validate(params, mode: str) -> None:
     raise ConfigError('task.view_summary_videos must be 0 (no images) or '
                       f'more, got {params.task.view_summary_videos}.')
   _check_task_choices(params.task)
+  _check_stages(params, mode)
   loss_over_replicas = getattr(getattr(params.task, 'losses', None),
                                'loss_over_replicas', 'mean')
   if loss_over_replicas not in cvrl_cfg.LOSS_OVER_REPLICAS:

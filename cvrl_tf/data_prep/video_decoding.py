@@ -168,6 +168,15 @@ def encode_jpeg(image: np.ndarray, quality: int,
   return buffer.getvalue()
 
 
+def encode_flow_jpeg(image: np.ndarray) -> bytes:
+  """Encodes an [H, W, 3] uint8 flow image as records store it.
+
+  Quality 100 as ViCC; 4:4:4, since subsampled chroma would average x and
+  y over 2x2 pixels.
+  """
+  return encode_jpeg(image, _FLOW_JPEG_QUALITY, subsampling=0)
+
+
 def _frame_to_rgb(frame: av.VideoFrame, quarter_turns: int,
                   min_resize: int) -> np.ndarray:
   """Converts a decoded frame to an upright resized [H, W, 3] uint8 array."""
@@ -246,9 +255,7 @@ def decode_video(path: str, options: DecodeOptions) -> DecodedVideo:
       if flows is not None:
         flow_image = flows.add(rgb, repeats_previous=repeated)
         if flow_image is not None:
-          # 4:4:4: subsampled chroma would average x and y over 2x2 pixels.
-          flow_jpegs.append(encode_jpeg(flow_image, _FLOW_JPEG_QUALITY,
-                                        subsampling=0))
+          flow_jpegs.append(encode_flow_jpeg(flow_image))
   if not jpegs:
     raise ValueError('no decodable video frame')
   return DecodedVideo(

@@ -1,11 +1,14 @@
 """The update step and weight decay shared by the training tasks."""
+from typing import List, Optional
+
 import tensorflow as tf
 import tf_keras
 
 
 def minimize(tape: tf.GradientTape, loss: tf.Tensor, model: tf_keras.Model,
              optimizer: tf_keras.optimizers.Optimizer,
-             average_over_replicas: bool = True) -> None:
+             average_over_replicas: bool = True,
+             variables: Optional[List[tf.Variable]] = None) -> None:
   """Applies the gradient of `loss`, the mean over the global batch.
 
   Each replica's gradient is divided by the number of replicas because the
@@ -21,6 +24,8 @@ def minimize(tape: tf.GradientTape, loss: tf.Tensor, model: tf_keras.Model,
     optimizer: the optimizer.
     average_over_replicas: divide each replica's loss by the number of
       replicas.
+    variables: the variables to update; default all of `model`'s
+      trainable ones.
   """
   loss_scaling = isinstance(optimizer,
                             tf_keras.mixed_precision.LossScaleOptimizer)
@@ -30,10 +35,12 @@ def minimize(tape: tf.GradientTape, loss: tf.Tensor, model: tf_keras.Model,
       scaled_loss /= tf.distribute.get_strategy().num_replicas_in_sync
     if loss_scaling:
       scaled_loss = optimizer.get_scaled_loss(scaled_loss)
-  grads = tape.gradient(scaled_loss, model.trainable_variables)
+  if variables is None:
+    variables = model.trainable_variables
+  grads = tape.gradient(scaled_loss, variables)
   if loss_scaling:
     grads = optimizer.get_unscaled_gradients(grads)
-  optimizer.apply_gradients(zip(grads, model.trainable_variables))
+  optimizer.apply_gradients(zip(grads, variables))
 
 
 def l2_weight_decay(model: tf_keras.Model, rate: float) -> tf.Tensor:

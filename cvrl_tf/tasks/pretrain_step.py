@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorflow as tf
 import tf_keras
 from official.core import base_task
+from official.modeling import optimization
+from official.modeling import performance
 
 from cvrl_tf.dataloaders import skipped_records
 from cvrl_tf.tasks import gradients
@@ -59,9 +61,27 @@ class PretrainTask(base_task.Task):
     if 'l2_loss' in outputs:
       logs['l2_loss'] = outputs['l2_loss']
     for metric in metrics or []:
-      metric.update_state(outputs[metric.name])
+      # A metric without an output this step (ViCC: the stream that did
+      # not train) keeps its state.
+      if metric.name in outputs:
+        metric.update_state(outputs[metric.name])
       logs[metric.name] = metric.result()
     return logs
+
+  @staticmethod
+  def scheduled_optimizer(
+      optimizer_config: optimization.OptimizationConfig, learning_rate,
+      runtime_config=None) -> tf_keras.optimizers.Optimizer:
+    """The configured optimizer at a method's own `learning_rate` schedule,
+    loss-scaled for float16 as Model Garden's tasks do."""
+    optimizer = optimization.OptimizerFactory(
+        optimizer_config).build_optimizer(learning_rate)
+    if runtime_config:
+      optimizer = performance.configure_optimizer(
+          optimizer,
+          use_float16=runtime_config.mixed_precision_dtype == 'float16',
+          loss_scale=runtime_config.loss_scale)
+    return optimizer
 
   def after_update(self, outputs: Dict[str, tf.Tensor]) -> None:
     """Runs after each optimizer update (e.g. a loss-driven schedule)."""

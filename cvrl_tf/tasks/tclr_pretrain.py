@@ -10,7 +10,6 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 from official.modeling import optimization
-from official.modeling import performance
 
 from cvrl_tf.configs import tclr as tclr_cfg
 from cvrl_tf.configs import validation as config_validation
@@ -69,16 +68,10 @@ class TCLRPretrainTask(pretrain_step.PretrainTask):
           'differential privacy is not offered with the tclr_plateau '
           'schedule; set task.recipe.lr_schedule: optimizer_config.')
     recipe = self.task_config.recipe
-    factory = optimization.OptimizerFactory(optimizer_config)
-    optimizer = factory.build_optimizer(plateau_schedule.PlateauSchedule(
-        self.plateau_state, recipe.learning_rate, recipe.steps_per_epoch,
-        recipe.warmup_factors, recipe.plateau_factor))
-    if runtime_config:
-      optimizer = performance.configure_optimizer(
-          optimizer,
-          use_float16=runtime_config.mixed_precision_dtype == 'float16',
-          loss_scale=runtime_config.loss_scale)
-    return optimizer
+    return self.scheduled_optimizer(
+        optimizer_config, plateau_schedule.PlateauSchedule(
+            self.plateau_state, recipe.learning_rate, recipe.steps_per_epoch,
+            recipe.warmup_factors, recipe.plateau_factor), runtime_config)
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
     return tclr_input.build_tclr_dataset(params, input_context=input_context)

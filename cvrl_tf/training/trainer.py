@@ -5,6 +5,8 @@ Adds to `official.core.base_trainer.Trainer`:
     checkpoint (see `cvrl_tf.training.determinism`);
   * `first_nonfinite`, the step at which the loss first was not finite
     (see `cvrl_tf.training.numerics`);
+  * tasks whose train step depends on the global step
+    (`train_step_branches`, ViCC's stages), switched outside the replicas;
   * a task's own training summaries (`write_train_summaries`, e.g.
     pretraining's images of its views) at the end of a train loop;
 and to Model Garden's experiment runner, non-chief workers that resume from
@@ -50,6 +52,8 @@ class Trainer(base_trainer.Trainer):
                      train_dataset=train_dataset,
                      checkpoint_exporter=checkpoint_exporter)
     self._checkpoint_input = checkpoint_input
+    if train and hasattr(task, 'train_step_branches'):
+      task.create_optimizer_slots(model, optimizer)
     self.first_nonfinite = numerics.FirstNonFiniteStep()
     if checkpoint_input:
       # Orbit makes its iterator on the first train loop, after the
@@ -71,9 +75,38 @@ class Trainer(base_trainer.Trainer):
     return logs
 
   def train_step(self, iterator):
-    super().train_step(iterator)
+    if hasattr(self.task, 'train_step_branches'):
+      self._branched_train_step(iterator)
+    else:
+      super().train_step(iterator)
     # The loop's mean loss turns non-finite at the first non-finite step.
     self.first_nonfinite.update(self.train_loss.result(), self.global_step)
+
+  def _branched_train_step(self, iterator):
+    """A step of a task whose step depends on the global step (ViCC's).
+
+    The task's `train_step_branch(global_step)` picks one of its
+    `train_step_branches()` (functions with `train_step`'s signature). The
+    choice is made here, around `strategy.run`, because MirroredStrategy
+    allows no collective (synchronised BatchNorm, an all-reduce) inside
+    control flow within a replica. The task's
+    `create_optimizer_slots(model, optimizer)` ran at construction, as
+    slots made inside a branch would break the step.
+    """
+    inputs = self.next_train_inputs(iterator)
+
+    def run(task_train_step):
+      def step_fn(inputs):
+        logs = task_train_step(inputs, model=self.model,
+                               optimizer=self.optimizer,
+                               metrics=self.train_metrics)
+        self._train_loss.update_state(logs[self.task.loss])
+        self.global_step.assign_add(1)
+      return lambda: self.strategy.run(step_fn, args=(inputs,),
+                                       options=self._runtime_options)
+
+    tf.switch_case(self.task.train_step_branch(self.global_step),
+                   [run(step) for step in self.task.train_step_branches()])
 
 
 class WorkerCheckpointManager(tf.train.CheckpointManager):
