@@ -12,9 +12,10 @@ import tensorflow as tf
 from cvrl_tf.tasks import pretrain
 from cvrl_tf.tasks import pretrain_step
 from cvrl_tf.tasks import tclr_pretrain
+from cvrl_tf.tasks import vicc_pretrain
 
 TASKS = (pretrain_step.PretrainTask, pretrain.CVRLPretrainTask,
-         tclr_pretrain.TCLRPretrainTask)
+         tclr_pretrain.TCLRPretrainTask, vicc_pretrain.ViCCPretrainTask)
 
 
 def _own_methods(cls):
