@@ -10,14 +10,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # time with /usr/bin/time), so that parallel workers (`make test`) do not
 # end with one of them running alone.
 LONG_MODULES = ('test_gcs', 'test_xla_compile', 'test_resume',
-                'test_multiworker_pretrain', 'test_learning_curve',
+                'test_multiworker_pretrain', 'test_pictures',
+                'test_learning_curve', 'test_bad_records',
                 'test_pretrain_training', 'test_reproduce', 'test_tclr_cli',
-                'test_demo', 'test_tfds_input', 'test_pretrain_distributed',
-                'test_benchmarks', 'test_tfds_train_cli',
-                'test_extract_features', 'test_tclr_distributed',
-                'test_augmentation_distribution', 'test_two_stream_input',
-                'test_beam_conversion', 'test_tclr_input',
-                'test_model_garden_step', 'test_pictures')
+                'test_demo', 'test_device_augmentation', 'test_tfds_input',
+                'test_pretrain_distributed', 'test_benchmarks',
+                'test_tfds_train_cli', 'test_extract_features',
+                'test_tclr_distributed', 'test_augmentation_distribution',
+                'test_two_stream_input', 'test_beam_conversion',
+                'test_tclr_input', 'test_model_garden_step')
 
 
 def pytest_collection_modifyitems(items):
