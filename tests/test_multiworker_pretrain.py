@@ -196,8 +196,10 @@ def test_batch_must_split_over_workers(tmp_path):
 
 def test_pretraining_with_model_dir_in_memory(records):
   model_dir = 'ram://cvrl_tf_tests/pretrain'
+  # What is tested is the model_dir, not the training views.
   params = tiny_experiments.tiny_pretrain(records, train_steps=2,
-                                          checkpoint_interval=1)
+                                          checkpoint_interval=1,
+                                          spatial_augmentation=False)
   model, _ = train.run(params, 'train', model_dir)
   assert tf.io.gfile.exists(os.path.join(model_dir, 'params.yaml'))
   assert tf.io.gfile.glob(os.path.join(model_dir, 'train', 'events*'))

@@ -4,6 +4,11 @@
 branches taken outside compiled code, so that each draw runs only its own
 operations, grouped into a few XLA-fused loops over the clip
 (`fused_blocks`). It matches `distort_colors` up to float32 rounding.
+
+AutoGraph is off here: every branch is on Python values (operation numbers,
+shapes), so converting the functions of the 48 draws' branches would give
+the same graph, at the cost of re-parsing their source in every process
+that builds a pipeline.
 """
 import itertools
 from typing import List, Sequence, Tuple
@@ -92,7 +97,7 @@ def _compiled_block(ops: Tuple[int, ...], contrast_over_clip: bool):
     _compiled_blocks[key] = tf.function(
         lambda frames, factors, scale: _apply_block(
             frames, factors, scale, ops, contrast_over_clip),
-        jit_compile=True)
+        jit_compile=True, autograph=False)
   return _compiled_blocks[key]
 
 
@@ -106,6 +111,7 @@ def _order_index(order: tf.Tensor) -> tf.Tensor:
   return tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32)
 
 
+@tf.autograph.experimental.do_not_convert
 def distort_colors_cpu(frames: tf.Tensor, params: color_ops.Params,
                        scale: float = 1.0,
                        contrast_over_clip: bool = False) -> tf.Tensor:
