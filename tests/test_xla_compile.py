@@ -5,6 +5,8 @@ trainer's own config path (experiment factory + YAML + --params_override),
 shrinks only the shapes, and compiles one train step with `jit_compile=True` in bfloat16
 (float32 where the CPU lacks native bfloat16, with the reason printed).
 A new method adds its (experiment, YAML, overrides) case to `STEP_CASES`.
+ViCC's step is one of per-stage branches: its case compiles the branch of a
+global step in its cross-stream stage, with the queues in use.
 """
 import glob
 import os
@@ -17,6 +19,7 @@ from official.core import task_factory
 import cvrl_tf.registry_imports  # pylint: disable=unused-import
 from cvrl_tf.configs import EXPERIMENTS_DIR
 from cvrl_tf.ops import device_augmentation
+from cvrl_tf.training import vicc_stages
 from test_experiment_yamls import experiment_for
 from toy_records import write_toy_records
 import xla_step
@@ -69,11 +72,32 @@ STEP_CASES = {
          'validation_data': {'global_batch_size': 2}}),
 }
 
+# ViCC's step depends on the stage (cvrl_tf/tasks/vicc_pretrain.py): the
+# case compiles one branch, picked on the host as the trainer picks it, of
+# the paper YAML's first cross-stream stage (RGB trained): four views, the
+# flow stream frozen (inference-mode BatchNorm, no gradient), Sinkhorn-Knopp
+# with every view's queue. A single-stream step runs a subset of its ops
+# (no frozen stream; frozen prototypes and an unused queue are values, not
+# other ops) and would double the case's compile. The R3D-18 is at 1/8
+# width; prototypes, embedding and queue stay the YAML's.
+VICC_CROSS_STREAM = 'vicc_pretrain_cross_stream'
+VICC_STAGE = 2
+STEP_CASES[VICC_CROSS_STREAM] = (
+    'vicc_pretrain', 'vicc_pretrain_ucf101_r3d18.yaml',
+    {'model': {'backbone': {'r3d': {'width_multiplier': 0.125}}},
+     'train_data': TINY_SHAPES, 'validation_data': TINY_SHAPES})
+
 
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
   return write_toy_records(str(tmp_path_factory.mktemp('records')),
                            videos_per_class=1, size=40)
+
+
+@pytest.fixture(scope='module')
+def flow_records(tmp_path_factory):
+  return write_toy_records(str(tmp_path_factory.mktemp('flow_records')),
+                           videos_per_class=1, size=40, flow='farneback')
 
 
 def _case_params(name, records):
@@ -93,7 +117,7 @@ def _subset_ids_file(records, name):
   return os.path.join(os.path.dirname(records), f'{name}_subset_ids.txt')
 
 
-@pytest.mark.parametrize('name', sorted(STEP_CASES))
+@pytest.mark.parametrize('name', sorted(set(STEP_CASES) - {VICC_CROSS_STREAM}))
 def test_train_step_compiles_with_xla(name, records):
   params = _case_params(name, records)
   if name == 'cvrl_pretrain':
@@ -113,6 +137,66 @@ def test_train_step_compiles_with_xla(name, records):
     # The YAML's 1% of each class: one of the toy records' videos each.
     with open(_subset_ids_file(records, name)) as f:
       assert len(f.read().split()) == 10
+
+
+class _ViCCQueueFill:
+  """Fills every view's queue and keeps the state a ViCC step changes."""
+
+  def __init__(self, global_step, queue_start):
+    self.global_step = global_step
+    self.queue_start = queue_start
+
+  def __call__(self, task, model, optimizer):
+    del task, optimizer  # The optimizer's iterations are the global step.
+    self.model = model
+    queue = model.queue
+    queue.embeddings.assign(tf.math.l2_normalize(tf.random.stateless_normal(
+        queue.embeddings.shape, seed=[0, 1]), axis=-1))
+    self.queue = queue.embeddings.numpy()
+    self.queue_in_use = [
+        bool(queue.read(view, self.global_step, self.queue_start)[1])
+        for view in range(queue.num_views)]
+    self.variables = {name: [v.numpy() for v in variables]
+                      for name, variables in self.stream_state().items()}
+
+  def stream_state(self):
+    """The RGB stream's trainable variables; the flow stream's, with its
+    backbone's BatchNorm statistics (frozen: inference mode)."""
+    flow_backbone = self.model.checkpoint_items['flow_backbone']
+    return {'rgb': self.model.stream_variables('rgb'),
+            'flow': (self.model.stream_variables('flow') +
+                     flow_backbone.non_trainable_variables)}
+
+  def changed(self, name):
+    return [not np.array_equal(v.numpy(), old) for v, old in
+            zip(self.stream_state()[name], self.variables[name])]
+
+
+def test_vicc_cross_stream_step_compiles_with_xla(flow_records):
+  params = _case_params(VICC_CROSS_STREAM, flow_records)
+  stage = params.task.recipe.stages[VICC_STAGE]
+  assert (stage.trained_stream, stage.cross_stream) == ('rgb', True)
+  assert params.task.model.num_prototypes == 300
+  queue_start = vicc_stages.StageTable(
+      params.task.recipe).stages[VICC_STAGE].queue_start
+  # The queues start filling at queue_start; once full (filled here) they
+  # join Sinkhorn-Knopp from the next step on.
+  fill = _ViCCQueueFill(queue_start + 1, queue_start)
+  logs = xla_step.compile_train_step(params, fill.global_step, prepare=fill)
+  assert fill.queue_in_use == [True] * 4
+  assert np.isfinite(logs['loss']), logs
+  assert logs['rgb_loss'] == logs['loss']
+  assert np.isnan(logs['flow_loss'])  # No flow step in the interval.
+  # Only the trained stream moved; the frozen one ran in inference mode.
+  assert fill.model.checkpoint_items['flow_backbone'].non_trainable_variables
+  assert not any(fill.changed('flow'))
+  assert all(fill.changed('rgb'))
+  # Every view pushed this step's embeddings in front of its old rows.
+  queue = fill.model.queue.embeddings.numpy()
+  batch = params.task.train_data.global_batch_size
+  np.testing.assert_array_equal(queue[:, batch:], fill.queue[:, :-batch])
+  np.testing.assert_allclose(np.linalg.norm(queue[:, :batch], axis=-1), 1,
+                             rtol=1e-5)
 
 
 def test_yaml_recipe_reaches_the_compiled_step(records):

@@ -7,6 +7,10 @@ the way the trainer does and runs the task's `train_step` once under
 `tf.function(jit_compile=True)` on a single replica (XLA cannot place the
 variables of a MirroredStrategy over logical CPU devices).
 
+A task whose step depends on the global step (`train_step_branches`,
+ViCC's stages) has its branch chosen on the host, as the trainer chooses it
+outside `strategy.run`: the step compiled is that of a given global step.
+
 Any pretraining or evaluation method gets the check by adding its
 experiment, YAML and tiny overrides to the cases of `test_xla_compile.py`.
 """
@@ -101,11 +105,17 @@ def non_static_shapes(element_spec) -> List[tf.TensorSpec]:
           if not spec.shape.is_fully_defined()]
 
 
-def compile_train_step(params) -> Dict[str, tf.Tensor]:
+def compile_train_step(params, global_step: Optional[int] = None,
+                       prepare=None) -> Dict[str, tf.Tensor]:
   """Runs `params`'s task's train step once, compiled by XLA.
 
   Args:
     params: an ExperimentConfig, e.g. from `parse_experiment`.
+    global_step: for a task with `train_step_branches`, the global step
+      whose branch is compiled and run (the optimizer's iterations are set
+      to it); the trainer's `_branched_train_step` picks it the same way.
+    prepare: optional `prepare(task, model, optimizer)` called once the
+      model and optimizer are built, before the step (e.g. to fill a queue).
 
   Returns:
     The step's logs, as numbers.
@@ -125,10 +135,19 @@ def compile_train_step(params) -> Dict[str, tf.Tensor]:
     dynamic = non_static_shapes(dataset.element_spec)
     assert not dynamic, f'input shapes not static: {dynamic}'
     inputs = next(iter(dataset))
+    train_step = task.train_step
+    if hasattr(task, 'train_step_branches'):
+      task.create_optimizer_slots(model, optimizer)
+      optimizer.iterations.assign(global_step)
+      branch = int(task.train_step_branch(global_step))
+      train_step = task.train_step_branches()[branch]
+    if prepare is not None:
+      prepare(task, model, optimizer)
 
     @tf.function(jit_compile=True)
     def step(inputs):
-      return task.train_step(inputs, model, optimizer, metrics)
+      return train_step(inputs, model=model, optimizer=optimizer,
+                        metrics=metrics)
 
     logs = step(inputs)
   return {name: value.numpy() for name, value in logs.items()}
