@@ -96,7 +96,9 @@ def test_ssl_layout_is_view_major(record_dir):
 def test_two_views_of_a_video_get_their_own_crops(record_dir, photometric):
   # With the same frames in both views (no temporal augmentation), views
   # still differ, and not by a mirror image alone: each view draws its own
-  # crop.
+  # crop. A shared crop would give the same pixels or their exact mirror
+  # (difference 0); two crops of their own may still happen to be close
+  # (0.04 seen), so the bound only asks for more than rounding.
   params = _params(record_dir, is_ssl=True, is_training=True)
   params.augmentation.temporal.enabled = False
   if not photometric:
@@ -106,8 +108,8 @@ def test_two_views_of_a_video_get_their_own_crops(record_dir, photometric):
   for features, _ in video_input.build_dataset(params).take(3):
     image = features['image'].numpy()
     for first, second in zip(image[:2], image[2:]):
-      assert np.abs(first - second).max() > 0.05
-      assert np.abs(first - second[:, :, ::-1]).max() > 0.05
+      assert np.abs(first - second).max() > 1e-3
+      assert np.abs(first - second[:, :, ::-1]).max() > 1e-3
 
 
 def test_supervised_training_batches(record_dir):
