@@ -46,9 +46,9 @@ def curve_definition(paths: demo.DemoPaths, budget: runs.Budget, steps: int,
   evaluation = demo.pretrain_params(paths, steps)
   return {
       'curve': 'cvrl', 'seed': seed, 'data': runs.toy_data_definition(budget),
-      'train': run_keys.without_paths(
+      'train': run_keys.defining_config(
           curve_params(paths, steps, interval, seed).as_dict()),
-      'evaluation': run_keys.without_paths(
+      'evaluation': run_keys.defining_config(
           demo.eval_data(evaluation, '').as_dict()),
   }
 

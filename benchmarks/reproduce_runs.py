@@ -206,9 +206,9 @@ def run_definition(paths: demo.DemoPaths, setting: Setting, budget: Budget,
   return {
       'setting': dataclasses.asdict(setting), 'seed': seed,
       'data': toy_data_definition(budget),
-      'train': (run_keys.without_paths(training.as_dict()) if training
+      'train': (run_keys.defining_config(training.as_dict()) if training
                 else None),
-      'evaluation': run_keys.without_paths(
+      'evaluation': run_keys.defining_config(
           demo.eval_data(evaluation, '').as_dict()),
   }
 

@@ -18,19 +18,35 @@ DEFINITION_FILE = 'definition.json'
 # Config fields that say where data lives, not what it is: the data is
 # defined by its own generation parameters in the definition.
 PATH_FIELDS = ('input_path',)
+# Config fields added after runs were recorded, each with the value that
+# keeps the earlier behaviour (checked bitwise when the field was added). At
+# that value a definition leaves the field out, so adding a field does not
+# make every earlier run stale; at any other value it is part of the
+# definition. A field missing here only costs a rerun, never a wrong reuse.
+ADDED_FIELDS = {
+    'test_clip_starts': 'even',      # TCLR's retrieval clips are 'tclr'
+    'flow_photometric': 'none',      # the flow options act only with
+    'flow_flip': 'mirror_image',     # read_flow
+    'flow_crop_scale': 'keep',
+}
 
 
 class DefinitionMismatchError(ValueError):
   """A run folder belongs to another definition (or to an unknown one)."""
 
 
-def without_paths(config: Any) -> Any:
-  """`config` (nested dicts and lists) without the `PATH_FIELDS` entries."""
+def defining_config(config: Any) -> Any:
+  """`config` (nested dicts and lists) as it defines a run.
+
+  Without the `PATH_FIELDS` entries, and without the `ADDED_FIELDS` entries
+  that hold their earlier behaviour's value.
+  """
   if isinstance(config, dict):
-    return {k: without_paths(v) for k, v in config.items()
-            if k not in PATH_FIELDS}
+    return {k: defining_config(v) for k, v in config.items()
+            if k not in PATH_FIELDS
+            and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
   if isinstance(config, (list, tuple)):
-    return [without_paths(v) for v in config]
+    return [defining_config(v) for v in config]
   return config
 
 

@@ -96,9 +96,9 @@ def tclr_definition(paths: demo.DemoPaths, budget: runs.Budget, seed: int,
   return {
       'setting': {'name': 'tclr', 'experiment': 'tclr_pretrain'},
       'seed': seed, 'data': runs.toy_data_definition(budget),
-      'train': run_keys.without_paths(tclr_params(
+      'train': run_keys.defining_config(tclr_params(
           paths, budget.train_steps, seed, clip_batches).as_dict()),
-      'evaluation': run_keys.without_paths(demo.eval_data(
+      'evaluation': run_keys.defining_config(demo.eval_data(
           evaluation_params(paths, budget), '').as_dict()),
   }
 

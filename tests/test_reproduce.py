@@ -237,6 +237,27 @@ def test_run_folder_is_keyed_by_budget_data_seed_and_config():
   assert trainer['checkpoint_interval'] == trainer['steps_per_loop']
 
 
+def test_fields_added_at_their_earlier_behaviour_leave_the_key_unchanged():
+  config = runs.training_params(demo.DemoPaths('/data'), runs.SETTINGS['cvrl'],
+                                runs.QUICK, 0).as_dict()
+  data = config['task']['train_data']
+  assert {data[k] for k in run_keys.ADDED_FIELDS} == set(
+      run_keys.ADDED_FIELDS.values())
+
+  def before_the_fields(value):  # The config of code without them.
+    if isinstance(value, dict):
+      return {k: before_the_fields(v) for k, v in value.items()
+              if k not in run_keys.ADDED_FIELDS}
+    return value
+
+  assert run_keys.definition_key(run_keys.defining_config(config)) == (
+      run_keys.definition_key(run_keys.defining_config(
+          before_the_fields(config))))
+  data['flow_flip'] = 'negate_x'  # Another value defines another run.
+  assert run_keys.defining_config(config)['task']['train_data'][
+      'flow_flip'] == 'negate_x'
+
+
 def test_run_folder_of_another_definition_is_refused(tmp_path):
   run_dir = str(tmp_path / 'run')
   run_keys.claim_run_dir(run_dir, _definition(2))
