@@ -105,9 +105,16 @@ class PretrainTask(base_task.Task):
     gradients.minimize(tape, loss, model, optimizer,
                        average_over_replicas=average)
     self.after_update(outputs)
+    return self.train_logs(inputs[0], outputs, metrics)
+
+  def train_logs(self, features: Dict[str, tf.Tensor],
+                 outputs: Dict[str, tf.Tensor], metrics=None
+                 ) -> Dict[str, Any]:
+    """A train step's logs: `outputs`, the batch's skipped-record count, and
+    the updated metrics."""
     skipped_key = skipped_records.SKIPPED_KEY
-    if skipped_key in inputs[0]:
-      outputs[skipped_key] = inputs[0][skipped_key]
+    if skipped_key in features:
+      outputs[skipped_key] = features[skipped_key]
     return self.update_metrics(outputs, metrics)
 
   def validation_step(self, inputs, model: tf_keras.Model,

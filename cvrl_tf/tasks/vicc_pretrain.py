@@ -34,7 +34,6 @@ from official.modeling import optimization
 
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.configs import vicc as vicc_cfg
-from cvrl_tf.dataloaders import skipped_records
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.losses import vicc as vicc_losses
 from cvrl_tf.modeling import embedding_queue
@@ -217,11 +216,8 @@ class ViCCPretrainTask(pretrain_step.PretrainTask):
     if model.queue is not None:
       for view, view_embeddings in enumerate(embeddings):
         model.queue.push(view, view_embeddings, step, queue_start)
-    outputs = {self.method_loss: loss, f'{stream}_loss': loss}
-    skipped_key = skipped_records.SKIPPED_KEY
-    if skipped_key in features:
-      outputs[skipped_key] = features[skipped_key]
-    return self.update_metrics(outputs, metrics)
+    return self.train_logs(
+        features, {self.method_loss: loss, f'{stream}_loss': loss}, metrics)
 
   def create_optimizer_slots(self, model: tf_keras.Model,
                              optimizer: tf_keras.optimizers.Optimizer) -> None:
