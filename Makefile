@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test benchmark clean opencv-contrib
+.PHONY: venv demo test benchmark clean opencv-contrib tfds-ucf101-check
 
 venv: $(STAMP)
 
@@ -32,6 +32,16 @@ demo: $(STAMP)
 # -rs prints why each skipped test was skipped.
 test: $(STAMP)
 	$(PY) -m pytest -q -rs -n 2 --dist loadfile tests
+
+# TFDS's own ucf101 builder (`tfds build`, which encodes videos with the
+# ffmpeg binary) on a small UCF-101 in the dataset's layout, then the trainer
+# on what it built: docs/results/tfds_ucf101_build.md. Not part of `make
+# test`: installing ffmpeg from Debian alone takes over a minute.
+tfds-ucf101-check: $(STAMP)
+	command -v ffmpeg >/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg)
+	$(PY) -m benchmarks.tfds_ucf101_build --work_dir=/tmp/tfds_ucf101 \
+	  --output_json=docs/results/tfds_ucf101_build.json
 
 clean:
 	rm -rf demo_out .pytest_cache

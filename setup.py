@@ -17,6 +17,12 @@ setuptools.setup(
         "tf-models-official==2.20.*",
         "tf-keras==2.20.*",
         "tensorflow-datasets",
+        # TFDS 4.9 imports the importlib_resources backport to find a
+        # builder's registered checksums (any `tfds build`), but requires it
+        # only below Python 3.9; its `tfds` command imports mlcroissant,
+        # which it lists only among extras.
+        "importlib_resources",
+        "mlcroissant",
         "absl-py",
         # tf-models-official 2.20's test utilities call np.reshape(newshape=...),
         # which numpy 2.1 removed.
