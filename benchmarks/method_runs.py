@@ -11,8 +11,9 @@ keyed by their definition (`run_keys`) and recorded like the reproduction's
 (`run_records`).
 """
 import dataclasses
+import glob
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -46,11 +47,12 @@ class Method:
 
 
 # ViCC's flow is TV-L1 (`extract_ff.py`). On the toy records' 40 x 40
-# frames it costs 29 CPU-ms per flow against Farneback's 0.3
-# (`benchmarks/flow_cost.py --height=40 --width=40`): about 34 CPU-min for
-# the toy data's ~70k flows, more than three ViCC toy runs, against 23
-# CPU-s. The toy runs therefore use Farneback, as `vicc_pretrain_toy.yaml`
-# does; `methods_toy --vicc_flow=tvl1` runs ViCC's.
+# frames it costs about 30 CPU-ms per flow against Farneback's 0.3
+# (`benchmarks/flow_cost.py --height=40 --width=40`): about 35 CPU-min for
+# the toy data's ~70k flows (700 videos of 2-6 s at 25 fps), more than ten
+# ViCC toy runs, against 25 CPU-s. The toy runs therefore use Farneback, as
+# `vicc_pretrain_toy.yaml` does; `methods_toy --vicc_flow=tvl1` runs
+# ViCC's.
 TOY_VICC_FLOW = 'farneback'
 METHODS = {m.name: m for m in (
     Method('tclr', 'tclr_pretrain',
@@ -59,6 +61,22 @@ METHODS = {m.name: m for m in (
            (os.path.join(configs.EXPERIMENTS_DIR, 'vicc_pretrain_toy.yaml'),),
            flow=TOY_VICC_FLOW),
 )}
+
+
+def logged_scalars(train_dir: str, tags: Sequence[str]
+                   ) -> Dict[str, List[Tuple[int, float]]]:
+  """The trainer's summaries of `tags` in `train_dir`: {tag: [(step, loop
+  mean)]}, each the mean over a loop of `trainer.steps_per_loop` steps."""
+  logged = {}
+  for path in sorted(glob.glob(os.path.join(train_dir, 'train', 'events*'))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag in tags:
+          number = (tf.make_ndarray(value.tensor) if value.HasField('tensor')
+                    else value.simple_value)
+          logged.setdefault(value.tag, []).append(
+              (int(event.step), float(number)))
+  return logged
 
 
 def preset_epochs(method: Method) -> int:
@@ -111,61 +129,69 @@ def evaluation_params(method: Method, paths: demo.DemoPaths,
   return params
 
 
-def run_definition(method: Method, budget: runs.Budget, seed: int,
-                   work_dir: str,
-                   model_override: Optional[Dict[str, Any]] = None
-                   ) -> Dict[str, object]:
-  """Everything that defines the method's run (`run_keys`)."""
-  train_paths = runs.data_paths(work_dir, budget, method.flow)
-  probe_paths = runs.data_paths(work_dir, budget)
-  return {
-      'setting': {'name': method.name, 'experiment': method.experiment},
-      'seed': seed, 'data': runs.toy_data_definition(budget, method.flow),
-      'train': run_keys.defining_config(training_params(
-          method, train_paths, budget.train_steps, seed,
-          model_override).as_dict()),
-      'evaluation': run_keys.defining_config(demo.eval_data(
-          evaluation_params(method, probe_paths, budget), '').as_dict()),
-  }
+@dataclasses.dataclass(frozen=True)
+class MethodRun:
+  """One toy run of a method.
 
+  Attributes:
+    method: the method.
+    budget: data and steps (`reproduce_runs.Budget`).
+    seed: the run's seed.
+    work_dir: data and run folders (`reproduce_runs.run_dir_of`).
+    model_override: overrides `task.model` (e.g. TCLR's `clip_batches`).
+  """
+  method: Method
+  budget: runs.Budget
+  seed: int
+  work_dir: str
+  model_override: Optional[Dict[str, Any]] = None
 
-def claimed_run_dir(method: Method, budget: runs.Budget, seed: int,
-                    work_dir: str,
-                    model_override: Optional[Dict[str, Any]] = None) -> str:
-  """The run's keyed folder, claimed for its definition."""
-  definition = run_definition(method, budget, seed, work_dir, model_override)
-  run_dir = runs.run_dir_of(work_dir, definition)
-  run_keys.claim_run_dir(run_dir, definition)
-  return run_dir
+  def training_params(self, paths: demo.DemoPaths):
+    return training_params(self.method, paths, self.budget.train_steps,
+                           self.seed, self.model_override)
 
+  def definition(self) -> Dict[str, object]:
+    """Everything that defines the run's result (`run_keys`)."""
+    method, budget = self.method, self.budget
+    probe_paths = runs.data_paths(self.work_dir, budget)
+    return {
+        'setting': {'name': method.name, 'experiment': method.experiment},
+        'seed': self.seed,
+        'data': runs.toy_data_definition(budget, method.flow),
+        'train': run_keys.defining_config(self.training_params(
+            runs.data_paths(self.work_dir, budget, method.flow)).as_dict()),
+        'evaluation': run_keys.defining_config(demo.eval_data(
+            evaluation_params(method, probe_paths, budget), '').as_dict()),
+    }
 
-def evaluate_run(method: Method, budget: runs.Budget, seed: int,
-                 work_dir: str,
-                 model_override: Optional[Dict[str, Any]] = None
-                 ) -> Dict[str, float]:
-  """Trains the method (resuming) and probes its RGB backbone (cached)."""
-  train_paths = runs.prepare_data(work_dir, budget, method.flow)
-  probe_paths = runs.prepare_data(work_dir, budget)
-  run_dir = claimed_run_dir(method, budget, seed, work_dir, model_override)
+  def claimed_run_dir(self) -> str:
+    """The run's keyed folder, claimed for its definition."""
+    definition = self.definition()
+    run_dir = runs.run_dir_of(self.work_dir, definition)
+    run_keys.claim_run_dir(run_dir, definition)
+    return run_dir
 
-  def train_and_evaluate():
-    train_dir = os.path.join(run_dir, 'train')
-    tf.keras.utils.set_random_seed(seed)
-    runs.train_until(training_params(method, train_paths, budget.train_steps,
-                                     seed, model_override),
-                     train_dir, budget.train_steps)
-    return runs.evaluate(probe_paths,
-                         evaluation_params(method, probe_paths, budget),
-                         train_dir, seed)
-  return runs.timed_metrics(run_dir, train_and_evaluate)
+  def evaluate(self) -> Dict[str, float]:
+    """Trains the method (resuming) and probes its RGB backbone (cached)."""
+    train_paths = runs.prepare_data(self.work_dir, self.budget,
+                                    self.method.flow)
+    probe_paths = runs.prepare_data(self.work_dir, self.budget)
+    run_dir = self.claimed_run_dir()
 
+    def train_and_evaluate():
+      train_dir = os.path.join(run_dir, 'train')
+      tf.keras.utils.set_random_seed(self.seed)
+      runs.train_until(self.training_params(train_paths), train_dir,
+                       self.budget.train_steps)
+      return runs.evaluate(
+          probe_paths, evaluation_params(self.method, probe_paths,
+                                         self.budget), train_dir, self.seed)
+    return runs.timed_metrics(run_dir, train_and_evaluate)
 
-def finished_run(method: Method, budget: runs.Budget, seed: int,
-                 work_dir: str, record_dir: Optional[str],
-                 train: bool = True) -> Optional[Dict[str, Any]]:
-  """The run's record: `record_dir`'s, or trained here (`run_records`)."""
-  definition = run_definition(method, budget, seed, work_dir)
-  return run_records.finished_run(
-      definition, runs.run_dir_of(work_dir, definition),
-      lambda: evaluate_run(method, budget, seed, work_dir), record_dir,
-      train)
+  def finished(self, record_dir: Optional[str],
+               train: bool = True) -> Optional[Dict[str, Any]]:
+    """The run's record: `record_dir`'s, or trained here (`run_records`)."""
+    definition = self.definition()
+    return run_records.finished_run(
+        definition, runs.run_dir_of(self.work_dir, definition),
+        self.evaluate, record_dir, train)

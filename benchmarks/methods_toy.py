@@ -22,7 +22,7 @@ deviation over the seeds. Runs are keyed by their definition under
 `--work_dir` and recorded in `--record_dir` (`run_records`): the cvrl and
 random_init runs are the reproduction's, so its recorded runs are reused,
 and a run recorded there is not trained again. Writes
-`methods_toy.{json,md}` to `--output_dir`:
+`methods_toy.{json,md}` (`--output_name`) to `--output_dir`:
 
   python -m benchmarks.methods_toy --work_dir=/tmp/methods_toy \
       --methods=vicc,tclr,cvrl,random_init --seeds=0,1,2 --train_steps=450 \
@@ -30,6 +30,7 @@ and a run recorded there is not trained again. Writes
 """
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -51,6 +52,7 @@ METHOD_NAMES = ('vicc', 'tclr', 'cvrl', 'random_init')
 # videos x 2 views; TCLR 16 x (1 sparse + 4 dense clips) x 2
 # augmentations; ViCC 16 x 2 views of the trained stream, plus in the
 # cross-stream stages 16 x 2 of the frozen stream (no gradient).
+VICC_LOSSES = ('rgb_loss', 'flow_loss')
 CLIPS_PER_STEP = {'cvrl': '128', 'tclr': '160',
                   'vicc': '32 trained (+ 32 frozen in cross-stream stages)'}
 
@@ -91,14 +93,34 @@ def method_of(name: str, vicc_flow: str) -> Optional[method_runs.Method]:
 
 
 def finished_run(name: str, budget: runs.Budget, seed: int, work_dir: str,
-                 record_dir: str, vicc_flow: str) -> Dict[str, Any]:
-  """The record of one method's run, reused or trained (`run_records`)."""
+                 record_dir: str, vicc_flow: str,
+                 train: bool = True) -> Optional[Dict[str, Any]]:
+  """The record of one method's run, reused or trained (`run_records`);
+  None if it is not recorded and `train` is False."""
   method = method_of(name, vicc_flow)
   if method is not None:
-    return method_runs.finished_run(method, budget, seed, work_dir,
-                                    record_dir)
+    return method_runs.MethodRun(method, budget, seed, work_dir).finished(
+        record_dir, train)
   return run_records.finished_setting_run(budget, name, seed, work_dir,
-                                          record_dir)
+                                          record_dir, train)
+
+
+def vicc_losses(budget: runs.Budget, seeds: Sequence[int], work_dir: str,
+                vicc_flow: str) -> Dict[str, Dict[str, List]]:
+  """The logged losses of ViCC's runs trained under `work_dir`
+  ({run name: {tag: [(step, loop mean)]}}; runs trained elsewhere have no
+  logs here)."""
+  losses = {}
+  for seed in seeds:
+    run = method_runs.MethodRun(method_of('vicc', vicc_flow), budget, seed,
+                                work_dir)
+    definition = run.definition()
+    logged = method_runs.logged_scalars(
+        os.path.join(runs.run_dir_of(work_dir, definition), 'train'),
+        VICC_LOSSES)
+    if logged:
+      losses[run_keys.run_name(definition)] = logged
+  return losses
 
 
 def vicc_schedule(budget: runs.Budget) -> Dict[str, object]:
@@ -127,24 +149,45 @@ def run_summary(record: Dict[str, Any]) -> Dict[str, object]:
 def result(records: Dict[str, Dict[int, Dict[str, Any]]],
            budget: runs.Budget, command: str, wall_seconds: float,
            vicc_flow: str = method_runs.TOY_VICC_FLOW,
-           flow_cost: Optional[Dict[str, float]] = None) -> Dict[str, object]:
-  """The results file from the runs' records ({method: {seed: record}})."""
-  seeds = list(budget.seeds)
-  summary = reproduce.summarize(
-      {name: [by_seed[s]['metrics'] for s in seeds]
-       for name, by_seed in records.items()}, seeds)
+           flow_cost: Optional[Dict[str, float]] = None,
+           losses: Optional[Dict[str, Dict[str, List]]] = None
+           ) -> Dict[str, object]:
+  """The results file from the finished runs' records ({method: {seed:
+  record}}); `losses`: ViCC's logged losses (`vicc_losses`)."""
+  summary = {}
+  for name, by_seed in records.items():
+    seeds = [s for s in budget.seeds if s in by_seed]
+    if seeds:
+      summary.update(reproduce.summarize(
+          {name: [by_seed[s]['metrics'] for s in seeds]}, seeds))
+  missing = [f'{name} seed {seed}' for name, by_seed in records.items()
+             for seed in budget.seeds if seed not in by_seed]
   return {
-      'command': command, 'seeds': seeds, 'train_steps': budget.train_steps,
-      'methods': summary,
-      'runs': {name: [run_summary(by_seed[s]) for s in seeds]
+      'command': command, 'seeds': list(budget.seeds),
+      'train_steps': budget.train_steps, 'methods': summary,
+      'complete': not missing, 'missing_runs': missing,
+      'runs': {name: [run_summary(by_seed[s]) for s in budget.seeds
+                      if s in by_seed]
                for name, by_seed in records.items()},
       'clips_per_step': {k: v for k, v in CLIPS_PER_STEP.items()
                          if k in records},
       'vicc_schedule': vicc_schedule(budget) if 'vicc' in records else None,
       'vicc_flow': vicc_flow, 'flow_cost': flow_cost,
+      'vicc_losses': losses or {},
+      'vicc_chance_loss': math.log(method_runs.METHODS['vicc'].preset_params()
+                                   .task.model.num_prototypes),
       'data': runs.toy_data_definition(budget),
       'wall_seconds': round(wall_seconds, 1),
   }
+
+
+def loss_lines(losses: Dict[str, Dict[str, List]]) -> str:
+  """One line per run and stream: its loop means, step by step."""
+  return '\n'.join(
+      f'- {name}, {tag}: ' + ', '.join(
+          f'{value:.2f} ({step})' for step, value in curve
+          if not math.isnan(value))
+      for name, logged in losses.items() for tag, curve in logged.items())
 
 
 def results_table(summary: Dict[str, Dict[str, object]]) -> str:
@@ -198,8 +241,8 @@ def report(outcome: Dict[str, object]) -> str:
     cost = outcome['flow_cost']
     deviation = ('' if outcome['vicc_flow'] == 'tvl1' else
                  ", not ViCC's TV-L1: a deviation (`--vicc_flow`) for its "
-                 'cost, TV-L1 taking about 34 CPU-min for the toy data, more '
-                 'than three ViCC toy runs')
+                 'cost, TV-L1 taking about 35 CPU-min for the toy data\'s '
+                 '~70k flows, more than ten ViCC toy runs')
     vicc = f"""
 ## ViCC's schedule at {outcome['train_steps']} steps
 
@@ -219,6 +262,20 @@ that size TV-L1 costs {cost['tvl1']:.1f} CPU-ms per flow and Farneback
 repetitions, in this run). The probe reads the RGB of
 the toy records without flow, the same records as the other methods'.
 """
+    if outcome['vicc_losses']:
+      vicc += f"""
+ViCC's logged losses, the mean over each loop of 50 steps ending at the
+step in brackets (loops in which a stream did not train are left out),
+against {outcome['vicc_chance_loss']:.2f} = ln(prototypes), the loss when
+every view's prediction is uniform over the prototypes:
+
+{loss_lines(outcome['vicc_losses'])}
+"""
+  status = ''
+  if not outcome['complete']:
+    status = ('**PARTIAL: not finished: ' + ', '.join(
+        outcome['missing_runs']) + '. The means are over the finished '
+              'seeds of each method.**\n\n')
   return f"""# The pretraining methods on the toy benchmark
 
 {outcome['train_steps']} training steps per method, seeds {seeds}, on the
@@ -228,7 +285,7 @@ clips at stride 2, 4 clips per video); mean ± sample standard deviation
 over the seeds, test set of {outcome['data']['test_per_class'] *
 demo.NUM_TOY_CLASSES} videos, {demo.NUM_TOY_CLASSES} classes:
 
-{results_table(outcome['methods'])}
+{status}{results_table(outcome['methods'])}
 
 "Same budget" is the same number of optimizer steps of the same backbone
 (half-width R3D-18, 8 x 32^2 clips), each method with its own preset's
@@ -252,7 +309,7 @@ other jobs.
 Commit {outcome['commit']}; {env['cpu']} (AVX512-BF16:
 {env['avx512_bf16']}), no GPU; TensorFlow {env['tensorflow']},
 tf-models-official {env['tf_models_official']}, Python {env['python']}.
-The figures are in `methods_toy.json`.
+The figures are in `{outcome['output_name']}.json`.
 """
 
 
@@ -269,18 +326,33 @@ def toy_flow_cost() -> Dict[str, float]:
 
 def run(work_dir: str, output_dir: str, record_dir: str, budget: runs.Budget,
         methods: Sequence[str], command: str,
-        vicc_flow: str = method_runs.TOY_VICC_FLOW) -> Dict[str, object]:
+        vicc_flow: str = method_runs.TOY_VICC_FLOW,
+        output_name: str = 'methods_toy',
+        train: bool = True) -> Dict[str, object]:
+  """Reuses or trains every method's runs; writes `output_name`.{json,md}.
+
+  Without `train`, only the recorded runs count (the page says which are
+  missing).
+  """
   start = time.monotonic()
-  records = {name: {seed: finished_run(name, budget, seed, work_dir,
-                                       record_dir, vicc_flow)
-                    for seed in budget.seeds}
-             for name in methods}
-  outcome = result(records, budget, command, time.monotonic() - start,
-                   vicc_flow, toy_flow_cost() if 'vicc' in methods else None)
+  records = {}
+  for name in methods:
+    records[name] = {}
+    for seed in budget.seeds:
+      record = finished_run(name, budget, seed, work_dir, record_dir,
+                            vicc_flow, train)
+      if record is not None:
+        records[name][seed] = record
+  with_vicc = 'vicc' in methods
+  outcome = result(
+      records, budget, command, time.monotonic() - start, vicc_flow,
+      toy_flow_cost() if with_vicc else None,
+      vicc_losses(budget, sorted(records['vicc']), work_dir, vicc_flow)
+      if with_vicc else None)
   outcome.update(environment=input_pipeline.environment(),
-                 commit=input_pipeline.code_commit())
-  runs.write_json(os.path.join(output_dir, 'methods_toy.json'), outcome)
-  with open(os.path.join(output_dir, 'methods_toy.md'), 'w') as f:
+                 commit=input_pipeline.code_commit(), output_name=output_name)
+  runs.write_json(os.path.join(output_dir, f'{output_name}.json'), outcome)
+  with open(os.path.join(output_dir, f'{output_name}.md'), 'w') as f:
     f.write(report(outcome))
   return outcome
 
@@ -290,6 +362,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   parser.add_argument('--work_dir', required=True,
                       help='Videos, records, checkpoints; reruns resume.')
   parser.add_argument('--output_dir', default='docs/results')
+  parser.add_argument('--output_name', default='methods_toy',
+                      help='Results go to <output_name>.{json,md}.')
   parser.add_argument('--record_dir', default=run_records.RECORD_DIR,
                       help='Records of finished runs, committed: a run '
                       'recorded there is not trained again.')
@@ -300,6 +374,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                       choices=optical_flow.FLOW_METHODS,
                       help="ViCC's optical flow; tvl1 is the authors' "
                       '(costly at toy size, see benchmarks/method_runs.py).')
+  parser.add_argument('--only_recorded', action='store_true',
+                      help='Train nothing: report the runs recorded in '
+                      '--record_dir.')
   parser.add_argument('--quick', action='store_true',
                       help="A smoke run on the reproduction's quick data "
                       '(2 training and 1 test video per class).')
@@ -313,7 +390,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         train_steps=args.train_steps, seeds=tuple(parse_seeds(args.seeds)))
     check_train_steps(methods, args.train_steps)
     outcome = run(args.work_dir, args.output_dir, args.record_dir, budget,
-                  methods, command, args.vicc_flow)
+                  methods, command, args.vicc_flow, args.output_name,
+                  train=not args.only_recorded)
   except (ValueError, run_keys.DefinitionMismatchError) as e:
     sys.exit(f'error: {e}')
   except runs.TrainingInterrupted as e:

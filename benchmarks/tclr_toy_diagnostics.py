@@ -1,7 +1,7 @@
 r"""What TCLR's toy run learns: loss terms, gradients per term, features.
 
-For each TCLR toy run (`method_runs.evaluate_run`: trained, or found finished
-under `--work_dir`, at `train_steps` and `clip_batches`), records
+For each TCLR toy run (`method_runs.MethodRun.evaluate`: trained, or found
+finished under `--work_dir`, at `train_steps` and `clip_batches`), records
 
   metrics       the benchmark's probe and kNN (`methods_toy.json`'s fields);
   loss_terms    the trainer's logged terms, each the mean over a loop of
@@ -21,7 +21,6 @@ candidate of every anchor is equally similar. Writes
       --runs=150:separate,450:separate,150:joint --output_dir=docs/results
 """
 import argparse
-import glob
 import math
 import os
 import sys
@@ -32,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import input_pipeline
-from benchmarks import reproduce_runs as runs
 from benchmarks import method_runs
+from benchmarks import reproduce_runs as runs
 from cvrl_tf import demo
 from cvrl_tf.configs import tclr as tclr_cfg
 from cvrl_tf.data_prep import toy_motions
@@ -127,20 +126,6 @@ def term_gradient_norms(task, model, features) -> Dict[str, Dict[str, float]]:
           for term in TERMS}
 
 
-def logged_terms(train_dir: str) -> Dict[str, List[Tuple[int, float]]]:
-  """The trainer's summaries of the loss terms: [(step, loop mean)]."""
-  logged = {}
-  for path in sorted(glob.glob(os.path.join(train_dir, 'train', 'events*'))):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.tag in TERMS + ('training_loss', 'learning_rate'):
-          number = (tf.make_ndarray(value.tensor) if value.HasField('tensor')
-                    else value.simple_value)
-          logged.setdefault(value.tag, []).append(
-              (int(event.step), float(number)))
-  return logged
-
-
 def kept_checkpoints(train_dir: str) -> List[Tuple[int, str]]:
   """(step, prefix) of the run's kept checkpoints, by step."""
   state = tf.train.get_checkpoint_state(train_dir)
@@ -167,12 +152,11 @@ def diagnose_run(paths: demo.DemoPaths, budget: runs.Budget,
                  clip_batches: str, seed: int, work_dir: str,
                  with_initial: bool) -> Dict[str, object]:
   """The run's metrics, logged terms and per-checkpoint diagnostics."""
-  clips = {'clip_batches': clip_batches}
-  metrics = method_runs.evaluate_run(TCLR, budget, seed, work_dir, clips)
-  train_dir = os.path.join(method_runs.claimed_run_dir(
-      TCLR, budget, seed, work_dir, clips), 'train')
-  params = method_runs.training_params(TCLR, paths, budget.train_steps, seed,
-                                       clips)
+  run = method_runs.MethodRun(TCLR, budget, seed, work_dir,
+                              {'clip_batches': clip_batches})
+  metrics = run.evaluate()
+  train_dir = os.path.join(run.claimed_run_dir(), 'train')
+  params = run.training_params(paths)
   task = tclr_pretrain.TCLRPretrainTask(params.task)
   batch, _ = next(iter(tclr_input.build_tclr_dataset(
       params.task.train_data)))
@@ -194,7 +178,8 @@ def diagnose_run(paths: demo.DemoPaths, budget: runs.Budget,
                                                eval_params, paths))
     diagnosed[str(step)] = runs.read_json(cached)
   return {'train_steps': budget.train_steps, 'clip_batches': clip_batches,
-          'metrics': metrics, 'loss_terms': logged_terms(train_dir),
+          'metrics': metrics, 'loss_terms': method_runs.logged_scalars(
+              train_dir, TERMS + ('training_loss', 'learning_rate')),
           'checkpoints': diagnosed}
 
 

@@ -22,8 +22,9 @@ def _budget(train_steps):
 
 def _definition(name, train_steps, seed=0, work_dir=WORK_DIR):
   if name in method_runs.METHODS:
-    return method_runs.run_definition(method_runs.METHODS[name],
-                                      _budget(train_steps), seed, work_dir)
+    return method_runs.MethodRun(method_runs.METHODS[name],
+                                 _budget(train_steps), seed,
+                                 work_dir).definition()
   return runs.run_definition(runs.data_paths(work_dir, _budget(train_steps)),
                              runs.SETTINGS[name], _budget(train_steps), seed)
 
@@ -45,7 +46,7 @@ def test_methods_get_the_same_steps_data_and_probe():
   assert vicc['evaluation'] == tclr['evaluation'] == cvrl['evaluation']
   assert tclr['data'] == cvrl['data']
   # ViCC's data: the same videos, their records with flow.
-  assert vicc['data'] == dict(cvrl['data'], flow='tvl1')
+  assert vicc['data'] == dict(cvrl['data'], flow='farneback')
   for definition in (vicc, tclr, cvrl):
     trainer = definition['train']['trainer']
     assert trainer['train_steps'] == 450
@@ -90,7 +91,7 @@ def test_report_gives_mean_and_sample_std_of_each_method():
   outcome = methods_toy.result(
       records, budget, 'python -m benchmarks.methods_toy --train_steps=450',
       wall_seconds=612.34, flow_cost={'tvl1': 3.25, 'farneback': 0.5})
-  outcome.update(commit='abc1234', environment={
+  outcome.update(commit='abc1234', output_name='methods_toy', environment={
       'cpu': 'Intel Xeon', 'avx512_bf16': True, 'cpu_count': 2,
       'load_average_at_end': [6.0, 5.0, 4.0], 'tensorflow': '2.20.0',
       'tf_models_official': '2.20.0', 'python': '3.11'})
@@ -108,23 +109,48 @@ def test_report_gives_mean_and_sample_std_of_each_method():
                                               or '| flow |' in line)]
   assert [r.split(' | ')[3] for r in stage_rows] == [
       '0-135', '135-270', '270-315', '315-360', '360-405', '405-450']
-  assert '3.2 CPU-ms per frame' in page
+  assert 'TV-L1 costs 3.2 CPU-ms per flow' in page
+  # Farneback, the toy runs' flow, is named as a deviation from ViCC's.
+  assert "here is farneback" in page and "not ViCC's TV-L1" in page
   assert 'python -m benchmarks.methods_toy --train_steps=450' in page
   assert '- cvrl-seed2: 600 s wall, 500 CPU-s, commit abc1234' in page
+  assert 'PARTIAL' not in page
+
+
+def test_report_names_missing_runs_and_vicc_losses():
+  budget = runs.Budget(train_steps=450, seeds=(0, 1))
+  records = {'vicc': {1: _record('vicc-seed1', 0.3, 0.2)},
+             'cvrl': {0: _record('cvrl-seed0', 0.5, 0.4),
+                      1: _record('cvrl-seed1', 0.6, 0.5)}}
+  losses = {'vicc-seed1-abc': {'rgb_loss': [(50, 5.83), (200, float('nan')),
+                                            (300, 5.7)]}}
+  outcome = methods_toy.result(records, budget, 'command', 1.0,
+                               flow_cost={'tvl1': 30.0, 'farneback': 0.3},
+                               losses=losses)
+  assert outcome['missing_runs'] == ['vicc seed 0'] and not outcome['complete']
+  assert outcome['methods']['vicc']['seeds'] == [1]
+  assert outcome['methods']['cvrl']['linear_top1_mean'] == pytest.approx(0.55)
+  outcome.update(commit='abc1234', output_name='methods_toy', environment={
+      'cpu': 'AMD EPYC', 'avx512_bf16': True, 'cpu_count': 2,
+      'load_average_at_end': [6.0, 5.0, 4.0], 'tensorflow': '2.20.0',
+      'tf_models_official': '2.20.0', 'python': '3.11'})
+  page = methods_toy.report(json.loads(json.dumps(outcome)))
+  assert '**PARTIAL: not finished: vicc seed 0.' in page
+  assert '| vicc | 30.0 ± 0.0 | 20.0 ± 0.0 | 30.0 | 20.0 |' in page
+  assert '- vicc-seed1-abc, rgb_loss: 5.83 (50), 5.70 (300)' in page
+  assert 'against 5.70 = ln(prototypes)' in page
 
 
 def test_smoke_run_trains_vicc_and_cvrl_and_writes_its_files(
     tmp_path, monkeypatch):
-  # ViCC's toy preset cut to one step of RGB alone and one cross-stream step
-  # of flow, on batches of 2.
+  # ViCC's toy preset cut to one cross-stream stage (RGB trained, flow
+  # frozen: both streams read) of 2 steps on batches of 2.
   tiny = tmp_path / 'vicc_tiny.yaml'
   tiny.write_text(
       'task:\n  losses: {queue_length: 0}\n'
       '  recipe:\n    steps_per_epoch: 1\n    stages:\n'
-      '      - {trained_stream: rgb, cross_stream: false, epochs: 1,\n'
-      '         lr_decay_epochs: 1}\n'
-      '      - {trained_stream: flow, cross_stream: true, epochs: 1,\n'
-      '         lr_decay_epochs: 1}\n'
+      '      - {trained_stream: rgb, cross_stream: true, epochs: 2,\n'
+      '         lr_decay_epochs: 2}\n'
       '  train_data: {global_batch_size: 2}\n'
       '  validation_data: {global_batch_size: 2}\n'
       'trainer: {train_steps: 2, steps_per_loop: 1, summary_interval: 1}\n')
@@ -150,6 +176,7 @@ def test_smoke_run_trains_vicc_and_cvrl_and_writes_its_files(
   vicc_run = outcome['runs']['vicc'][0]['name']
   assert runs.checkpoint_step(
       str(tmp_path / 'work' / 'runs' / vicc_run / 'train')) == 2
-  assert outcome['vicc_schedule']['stages'][1]['steps'] == [1, 2]
+  assert outcome['vicc_schedule']['stages'][0]['steps'] == [0, 2]
+  assert outcome['vicc_flow'] == 'farneback'
   page = (output / 'methods_toy.md').read_text()
   assert '| vicc |' in page and '| cvrl |' in page
