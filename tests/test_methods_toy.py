@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import method_runs
+from benchmarks import methods_report
 from benchmarks import methods_toy
 from benchmarks import reproduce_runs as runs
 from benchmarks import run_keys
@@ -88,14 +89,14 @@ def test_report_gives_mean_and_sample_std_of_each_method():
   records = {name: {seed: _record(f'{name}-seed{seed}', value, value / 2)
                     for seed, value in zip(budget.seeds, values)}
              for name, values in top1.items()}
-  outcome = methods_toy.result(
+  outcome = methods_report.result(
       records, budget, 'python -m benchmarks.methods_toy --train_steps=450',
       wall_seconds=612.34, flow_cost={'tvl1': 3.25, 'farneback': 0.5})
   outcome.update(commit='abc1234', output_name='methods_toy', environment={
       'cpu': 'Intel Xeon', 'avx512_bf16': True, 'cpu_count': 2,
       'load_average_at_end': [6.0, 5.0, 4.0], 'tensorflow': '2.20.0',
       'tf_models_official': '2.20.0', 'python': '3.11'})
-  page = methods_toy.report(json.loads(json.dumps(outcome)))
+  page = methods_report.report(json.loads(json.dumps(outcome)))
   rows = [line for line in page.splitlines()
           if line.startswith(('| vicc', '| cvrl'))]
   for row, values in zip(rows, top1.values()):
@@ -124,7 +125,7 @@ def test_report_names_missing_runs_and_vicc_losses():
                       1: _record('cvrl-seed1', 0.6, 0.5)}}
   losses = {'vicc-seed1-abc': {'rgb_loss': [(50, 5.83), (200, float('nan')),
                                             (300, 5.7)]}}
-  outcome = methods_toy.result(records, budget, 'command', 1.0,
+  outcome = methods_report.result(records, budget, 'command', 1.0,
                                flow_cost={'tvl1': 30.0, 'farneback': 0.3},
                                losses=losses)
   assert outcome['missing_runs'] == ['vicc seed 0'] and not outcome['complete']
@@ -134,7 +135,7 @@ def test_report_names_missing_runs_and_vicc_losses():
       'cpu': 'AMD EPYC', 'avx512_bf16': True, 'cpu_count': 2,
       'load_average_at_end': [6.0, 5.0, 4.0], 'tensorflow': '2.20.0',
       'tf_models_official': '2.20.0', 'python': '3.11'})
-  page = methods_toy.report(json.loads(json.dumps(outcome)))
+  page = methods_report.report(json.loads(json.dumps(outcome)))
   assert '**PARTIAL: not finished: vicc seed 0.' in page
   assert '| vicc | 30.0 ± 0.0 | 20.0 ± 0.0 | 30.0 | 20.0 |' in page
   assert '- vicc-seed1-abc, rgb_loss: 5.83 (50), 5.70 (300)' in page
