@@ -92,39 +92,58 @@ QUICK = Budget(train_per_class=2, test_per_class=1, train_steps=2,
                seeds=(0,))
 
 
-def toy_data_definition(budget: Budget) -> Dict[str, object]:
-  """The generation parameters of the toy videos (and their records)."""
-  return {'train_per_class': budget.train_per_class,
-          'test_per_class': budget.test_per_class, 'seed': 0, 'size': 128,
-          'fps': 25, 'num_appearances': toy_videos.DEFAULT_NUM_APPEARANCES,
-          'vary': budget.vary_appearance,
-          'record_min_resize': demo.RECORD_MIN_RESIZE}
+def toy_data_definition(budget: Budget,
+                        flow: Optional[str] = None) -> Dict[str, object]:
+  """The generation parameters of the toy videos (and their records).
+
+  `flow`: the records also hold optical flow of this method
+  (`optical_flow.FLOW_METHODS`); None, the default, leaves the field out,
+  so data without flow keeps the definition it had before flow existed.
+  """
+  definition = {'train_per_class': budget.train_per_class,
+                'test_per_class': budget.test_per_class, 'seed': 0,
+                'size': 128, 'fps': 25,
+                'num_appearances': toy_videos.DEFAULT_NUM_APPEARANCES,
+                'vary': budget.vary_appearance,
+                'record_min_resize': demo.RECORD_MIN_RESIZE}
+  if flow is not None:
+    definition['flow'] = flow
+  return definition
 
 
-def data_paths(work_dir: str, budget: Budget) -> demo.DemoPaths:
+def data_paths(work_dir: str, budget: Budget,
+               flow: Optional[str] = None) -> demo.DemoPaths:
   """Where the budget's toy data lives, in a folder keyed by its generation
   parameters (`prepare_data` writes it)."""
   return demo.DemoPaths(os.path.join(
-      work_dir, 'data', run_keys.definition_key(toy_data_definition(budget))))
+      work_dir, 'data',
+      run_keys.definition_key(toy_data_definition(budget, flow))))
 
 
-def prepare_data(work_dir: str, budget: Budget) -> demo.DemoPaths:
+def prepare_data(work_dir: str, budget: Budget,
+                 flow: Optional[str] = None) -> demo.DemoPaths:
   """Writes (or finds) the budget's toy videos and records.
 
-  A marker written last says they are complete, so an interrupted run
-  regenerates them (videos are deterministic, the converter resumes its
+  With `flow`, the records of the same videos (those of the data without
+  flow, prepared first) with their optical flow; the folder holds records
+  only. A marker written last says the data is complete, so an interrupted
+  run regenerates it (videos are deterministic, the converter resumes its
   shards).
   """
-  definition = toy_data_definition(budget)
-  paths = data_paths(work_dir, budget)
+  definition = toy_data_definition(budget, flow)
+  paths = data_paths(work_dir, budget, flow)
   marker = os.path.join(paths.root, run_keys.DEFINITION_FILE)
   if tf.io.gfile.exists(marker):
     run_keys.claim_run_dir(paths.root, definition)
     return paths
-  generation = {k: v for k, v in definition.items()
-                if k != 'record_min_resize'}
-  toy_videos.make_toy_dataset(paths.videos, **generation)
-  demo.make_records(paths)
+  if flow is None:
+    generation = {k: v for k, v in definition.items()
+                  if k != 'record_min_resize'}
+    toy_videos.make_toy_dataset(paths.videos, **generation)
+    demo.make_records(paths)
+  else:
+    demo.make_records(paths, flow=flow,
+                      video_dir=prepare_data(work_dir, budget).videos)
   run_keys.record_definition(paths.root, definition)
   return paths
 

@@ -212,42 +212,64 @@ def import_runs(work_dir: str, record_dir: str,
   return counts
 
 
-def finished_metrics(budget: runs.Budget, name: str, seed: int,
-                     work_dir: str, record_dir: Optional[str],
-                     train: bool = True) -> Optional[Dict[str, float]]:
-  """A run's metrics: its record's, or trained and evaluated, then recorded.
+def finished_run(definition: Dict[str, Any], run_dir: str,
+                 train_and_evaluate: Callable[[], Dict[str, float]],
+                 record_dir: Optional[str],
+                 train: bool = True) -> Optional[Dict[str, Any]]:
+  """A run's record: `record_dir`'s, or trained and evaluated, then recorded.
 
   Args:
-    budget: the grid's budget.
-    name: the setting.
-    seed: the run's seed.
-    work_dir: data and run folders; a run finished there is recorded
-      without training.
+    definition: the run's definition.
+    run_dir: its folder (`reproduce_runs.run_dir_of`); a run finished there
+      is recorded without training.
+    train_and_evaluate: trains (resuming in `run_dir`) and evaluates the
+      run, leaving its metrics in `run_dir`.
     record_dir: the records ('' or None: none are read or written).
     train: if False, a run without a record is not trained (None).
 
   Returns:
-    The metrics (`reproduce_runs.evaluate_setting`), or None.
+    The record (`from_run_dir`), or None.
   """
-  setting = runs.SETTINGS[name]
-  definition = runs.run_definition(runs.data_paths(work_dir, budget),
-                                   setting, budget, seed)
   record = find(record_dir, definition)
   if record is not None:
-    return record['metrics']
+    return record
   if not train:
     return None
-  run_dir = runs.run_dir_of(work_dir, definition)
   trains_here = not tf.io.gfile.exists(os.path.join(run_dir,
                                                     runs.METRICS_FILE))
-  paths = runs.prepare_data(work_dir, budget)
-  metrics = runs.evaluate_setting(paths, setting, budget, seed, work_dir)
+  train_and_evaluate()
   if trains_here:
     runs.write_json(os.path.join(run_dir, PROVENANCE_FILE),
                     provenance('trained'))
+  record = from_run_dir(run_dir)
   if record_dir:
-    save(record_dir, from_run_dir(run_dir))
-  return metrics
+    save(record_dir, record)
+  return record
+
+
+def finished_metrics(budget: runs.Budget, name: str, seed: int,
+                     work_dir: str, record_dir: Optional[str],
+                     train: bool = True) -> Optional[Dict[str, float]]:
+  """A setting's run's metrics (`reproduce_runs.evaluate_setting`): its
+  record's, or trained and evaluated, then recorded (`finished_run`)."""
+  record = finished_setting_run(budget, name, seed, work_dir, record_dir,
+                                train)
+  return None if record is None else record['metrics']
+
+
+def finished_setting_run(budget: runs.Budget, name: str, seed: int,
+                         work_dir: str, record_dir: Optional[str],
+                         train: bool = True) -> Optional[Dict[str, Any]]:
+  """The record of a setting's run (`finished_run`)."""
+  setting = runs.SETTINGS[name]
+  definition = runs.run_definition(runs.data_paths(work_dir, budget),
+                                   setting, budget, seed)
+
+  def train_and_evaluate():
+    paths = runs.prepare_data(work_dir, budget)
+    return runs.evaluate_setting(paths, setting, budget, seed, work_dir)
+  return finished_run(definition, runs.run_dir_of(work_dir, definition),
+                      train_and_evaluate, record_dir, train)
 
 
 def single_frame_metrics(budget: runs.Budget, name: str, seed: int,

@@ -1,9 +1,9 @@
 r"""What TCLR's toy run learns: loss terms, gradients per term, features.
 
-For each TCLR toy run (`tclr_toy.evaluate_tclr`: trained, or found finished
-under `--work_dir`, at `train_steps` and `clip_batches`), records
+For each TCLR toy run (`method_runs.MethodRun.evaluate`: trained, or found
+finished under `--work_dir`, at `train_steps` and `clip_batches`), records
 
-  metrics       the benchmark's probe and kNN (`tclr_toy.json`'s fields);
+  metrics       the benchmark's probe and kNN (`methods_toy.json`'s fields);
   loss_terms    the trainer's logged terms, each the mean over a loop of
                 `trainer.steps_per_loop` steps (TensorBoard summaries);
   checkpoints   for the initial weights and every kept checkpoint, on one
@@ -21,7 +21,6 @@ candidate of every anchor is equally similar. Writes
       --runs=150:separate,450:separate,150:joint --output_dir=docs/results
 """
 import argparse
-import glob
 import math
 import os
 import sys
@@ -32,17 +31,17 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import input_pipeline
+from benchmarks import method_runs
 from benchmarks import reproduce_runs as runs
-from benchmarks import tclr_toy
 from cvrl_tf import demo
 from cvrl_tf.configs import tclr as tclr_cfg
-from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.data_prep import toy_motions
 from cvrl_tf.dataloaders import tclr_input
 from cvrl_tf.evaluation import features as features_lib
 from cvrl_tf.evaluation import retrieval
 from cvrl_tf.tasks import tclr_pretrain
 
+TCLR = method_runs.METHODS['tclr']
 TERMS = ('sparse_instance_loss', 'dense_instance_loss', 'local_local_loss',
          'global_local_loss', 'tclr_loss')
 
@@ -56,7 +55,7 @@ def parse_runs(text: str) -> List[Tuple[int, str]]:
     if not steps.isdigit() or clip_batches not in tclr_cfg.CLIP_BATCHES:
       raise ValueError(f'--runs takes STEPS:CLIP_BATCHES items, CLIP_BATCHES '
                        f'one of {tclr_cfg.CLIP_BATCHES}; got {item!r}.')
-    tclr_toy.check_train_steps(int(steps))
+    method_runs.check_train_steps(TCLR, int(steps))
     parsed.append((int(steps), clip_batches))
   return parsed
 
@@ -127,20 +126,6 @@ def term_gradient_norms(task, model, features) -> Dict[str, Dict[str, float]]:
           for term in TERMS}
 
 
-def logged_terms(train_dir: str) -> Dict[str, List[Tuple[int, float]]]:
-  """The trainer's summaries of the loss terms: [(step, loop mean)]."""
-  logged = {}
-  for path in sorted(glob.glob(os.path.join(train_dir, 'train', 'events*'))):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.tag in TERMS + ('training_loss', 'learning_rate'):
-          number = (tf.make_ndarray(value.tensor) if value.HasField('tensor')
-                    else value.simple_value)
-          logged.setdefault(value.tag, []).append(
-              (int(event.step), float(number)))
-  return logged
-
-
 def kept_checkpoints(train_dir: str) -> List[Tuple[int, str]]:
   """(step, prefix) of the run's kept checkpoints, by step."""
   state = tf.train.get_checkpoint_state(train_dir)
@@ -167,15 +152,15 @@ def diagnose_run(paths: demo.DemoPaths, budget: runs.Budget,
                  clip_batches: str, seed: int, work_dir: str,
                  with_initial: bool) -> Dict[str, object]:
   """The run's metrics, logged terms and per-checkpoint diagnostics."""
-  metrics = tclr_toy.evaluate_tclr(paths, budget, seed, work_dir,
-                                   clip_batches)
-  train_dir = os.path.join(tclr_toy.tclr_run_dir(
-      paths, budget, seed, work_dir, clip_batches), 'train')
-  params = tclr_toy.tclr_params(paths, budget.train_steps, seed, clip_batches)
+  run = method_runs.MethodRun(TCLR, budget, seed, work_dir,
+                              {'clip_batches': clip_batches})
+  metrics = run.evaluate()
+  train_dir = os.path.join(run.claimed_run_dir(), 'train')
+  params = run.training_params(paths)
   task = tclr_pretrain.TCLRPretrainTask(params.task)
   batch, _ = next(iter(tclr_input.build_tclr_dataset(
       params.task.train_data)))
-  eval_params = tclr_toy.evaluation_params(paths, budget)
+  eval_params = method_runs.evaluation_params(TCLR, paths, budget)
   checkpoints = ([(0, '')] if with_initial else []) + kept_checkpoints(
       train_dir)
   diagnosed = {}
@@ -193,7 +178,8 @@ def diagnose_run(paths: demo.DemoPaths, budget: runs.Budget,
                                                eval_params, paths))
     diagnosed[str(step)] = runs.read_json(cached)
   return {'train_steps': budget.train_steps, 'clip_batches': clip_batches,
-          'metrics': metrics, 'loss_terms': logged_terms(train_dir),
+          'metrics': metrics, 'loss_terms': method_runs.logged_scalars(
+              train_dir, TERMS + ('training_loss', 'learning_rate')),
           'checkpoints': diagnosed}
 
 
@@ -206,13 +192,12 @@ def run(work_dir: str, output_dir: str, run_specs: Sequence[Tuple[int, str]],
     paths = runs.prepare_data(work_dir, budget)
     diagnosed[f'{steps}:{clip_batches}'] = diagnose_run(
         paths, budget, clip_batches, seed, work_dir, with_initial=i == 0)
-  videos = config_validation.experiment_params(
-      'tclr_pretrain', [tclr_toy.TCLR_TOY_YAML]).task.train_data.global_batch_size
+  videos = TCLR.preset_params().task.train_data.global_batch_size
   outcome = {'command': command, 'seed': seed,
              'chance_levels': chance_levels(videos), 'runs': diagnosed,
              'wall_seconds': round(time.monotonic() - start, 1),
              'environment': input_pipeline.environment(),
-             'commit': tclr_toy.commit()}
+             'commit': input_pipeline.code_commit()}
   runs.write_json(os.path.join(output_dir, 'tclr_toy_diagnostics.json'),
                   outcome)
   return outcome

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 from absl import logging
 import tensorflow as tf
@@ -72,17 +72,26 @@ def make_videos(paths: DemoPaths, train_per_class: int, test_per_class: int,
                               test_per_class=test_per_class, seed=seed)
 
 
-def make_records(paths: DemoPaths, num_shards: int = 4) -> Dict[str, int]:
-  """Converts each split; the converter itself resumes finished shards."""
+def make_records(paths: DemoPaths, num_shards: int = 4,
+                 flow: Optional[str] = None,
+                 video_dir: str = '') -> Dict[str, int]:
+  """Converts each split; the converter itself resumes finished shards.
+
+  Args:
+    paths: the records go to `paths.records`.
+    num_shards: shards per split.
+    flow: also store optical flow (`optical_flow.FLOW_METHODS`), or None.
+    video_dir: the videos to convert; default `paths.videos`.
+  """
   converted = {}
   for split in SPLITS:
     videos, label_map = sources.load_videos(
-        video_dir=os.path.join(paths.videos, split))
+        video_dir=os.path.join(video_dir or paths.videos, split))
     report = converter.convert_videos(
         videos, label_map, converter.ConversionConfig(
             output_dir=paths.records, split=split, num_shards=num_shards,
             decode_options=video_decoding.DecodeOptions(
-                min_resize=RECORD_MIN_RESIZE)))
+                min_resize=RECORD_MIN_RESIZE, flow=flow)))
     converted[split] = report.converted
   return converted
 
