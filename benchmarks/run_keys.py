@@ -32,24 +32,24 @@ ADDED_FIELDS = {
     'flow_crop_scale': 'keep',
     # Added between the learning curve (commit 5cd87f9) and the grid (commit
     # 4ec7c51). Checked bitwise on the curve's config: 3 steps of the toy
-    # preset on the same toy records, at 5cd87f9 and at 63f3723 with every
-    # field below at this value, gave the same first batch, per-step losses
-    # and metrics, checkpointed weights and optimizer slots, and test
-    # features.
-    'view_blur_solarize': 'symmetric',
-    'crop_sampler': 'inception',
-    'contrast_mean': 'frame',
-    'truncate_resized_frames': False,
-    'read_flow': False,
-    'projection_head': 'simclr',
-    'projection_norm_momentum': None,
-    'l2_weight_decay': 0.0,
-    'loss_over_replicas': 'mean',
-    'view_summary_videos': 3,
-    'stem_max_pool': True,
-    'stage_temporal_strides': [1, 1, 1, 1],
-    'stage_temporal_dilations': [1, 1, 1, 1],
-    'second_conv_temporal_kernel_size': 1,
+    # preset on the same toy records gave the same first batch, per-step
+    # losses and metrics, checkpointed weights and optimizer slots, and test
+    # features at 5cd87f9, at 63f3723 with every field below at this value,
+    # and before and after the commit that added each field (named).
+    'view_blur_solarize': 'symmetric',            # 3f243b9
+    'crop_sampler': 'inception',                  # 0811a69
+    'contrast_mean': 'frame',                     # cda9a41
+    'truncate_resized_frames': False,             # cda9a41
+    'read_flow': False,                           # 68f4ad0
+    'projection_head': 'simclr',                  # 41f4a4e
+    'projection_norm_momentum': None,             # 41f4a4e
+    'l2_weight_decay': 0.0,                       # 41f4a4e
+    'loss_over_replicas': 'mean',                 # de6d1fd (one device)
+    'view_summary_videos': 3,                     # a8b6a75
+    'stem_max_pool': True,                        # bcc50b1
+    'stage_temporal_strides': [1, 1, 1, 1],       # bcc50b1
+    'stage_temporal_dilations': [1, 1, 1, 1],     # bcc50b1
+    'second_conv_temporal_kernel_size': 1,        # bcc50b1
 }
 
 
