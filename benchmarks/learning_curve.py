@@ -62,13 +62,12 @@ def run_curve(work_dir: str, paths: demo.DemoPaths, budget: runs.Budget,
     {'steps', 'linear_top1', 'knn_r1' (lists over checkpoints),
     'random_init': {'linear_top1', 'knn_r1'}, 'checkpoints': {step:
     metrics}, 'random_init_metrics', 'chosen_train_steps', 'reached',
-    'target_linear_top1', 'rule', 'seed', 'data', 'wall_seconds',
-    'cpu_seconds'}.
+    'target_linear_top1', 'rule', 'seed', 'data', 'definition_key',
+    'wall_seconds', 'cpu_seconds'}.
   """
   definition = curve_definition(paths, budget, steps, interval, seed)
-  curve_dir = os.path.join(work_dir, 'curve',
-                           f'cvrl-seed{seed}-'
-                           f'{run_keys.definition_key(definition)}')
+  key = run_keys.definition_key(definition)
+  curve_dir = os.path.join(work_dir, 'curve', f'cvrl-seed{seed}-{key}')
   run_keys.claim_run_dir(curve_dir, definition)
   train_dir = os.path.join(curve_dir, 'train')
   params = curve_params(paths, steps, interval, seed)
@@ -95,7 +94,7 @@ def run_curve(work_dir: str, paths: demo.DemoPaths, budget: runs.Budget,
     checkpoints[step] = runs.read_json(metrics_path)
   return summarize_curve(checkpoints, runs.read_json(random_path), steps,
                          dict(timer.recorded(), seed=seed,
-                              data=definition['data']))
+                              data=definition['data'], definition_key=key))
 
 
 def choose_budget(steps: List[int], linear_top1: List[float],

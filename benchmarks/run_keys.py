@@ -19,15 +19,37 @@ DEFINITION_FILE = 'definition.json'
 # defined by its own generation parameters in the definition.
 PATH_FIELDS = ('input_path',)
 # Config fields added after runs were recorded, each with the value that
-# keeps the earlier behaviour (checked bitwise when the field was added). At
-# that value a definition leaves the field out, so adding a field does not
-# make every earlier run stale; at any other value it is part of the
-# definition. A field missing here only costs a rerun, never a wrong reuse.
+# keeps the earlier behaviour. At that value a definition leaves the field
+# out, so adding a field does not make every earlier run stale; at any other
+# value it is part of the definition. A field missing here only costs a
+# rerun, never a wrong reuse. A field entered here after runs recorded it
+# changes their keys: `run_records.rekey` renames their records.
 ADDED_FIELDS = {
+    # Checked bitwise when each was added.
     'test_clip_starts': 'even',      # TCLR's retrieval clips are 'tclr'
     'flow_photometric': 'none',      # the flow options act only with
     'flow_flip': 'mirror_image',     # read_flow
     'flow_crop_scale': 'keep',
+    # Added between the learning curve (commit 5cd87f9) and the grid (commit
+    # 4ec7c51). Checked bitwise on the curve's config: 3 steps of the toy
+    # preset on the same toy records gave the same first batch, per-step
+    # losses and metrics, checkpointed weights and optimizer slots, and test
+    # features at 5cd87f9, at 63f3723 with every field below at this value,
+    # and before and after the commit that added each field (named).
+    'view_blur_solarize': 'symmetric',            # 3f243b9
+    'crop_sampler': 'inception',                  # 0811a69
+    'contrast_mean': 'frame',                     # cda9a41
+    'truncate_resized_frames': False,             # cda9a41
+    'read_flow': False,                           # 68f4ad0
+    'projection_head': 'simclr',                  # 41f4a4e
+    'projection_norm_momentum': None,             # 41f4a4e
+    'l2_weight_decay': 0.0,                       # 41f4a4e
+    'loss_over_replicas': 'mean',                 # de6d1fd (one device)
+    'view_summary_videos': 3,                     # a8b6a75
+    'stem_max_pool': True,                        # bcc50b1
+    'stage_temporal_strides': [1, 1, 1, 1],       # bcc50b1
+    'stage_temporal_dilations': [1, 1, 1, 1],     # bcc50b1
+    'second_conv_temporal_kernel_size': 1,        # bcc50b1
 }
 
 
@@ -43,11 +65,17 @@ def defining_config(config: Any) -> Any:
   """
   if isinstance(config, dict):
     return {k: defining_config(v) for k, v in config.items()
-            if k not in PATH_FIELDS
-            and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+            if k not in PATH_FIELDS and not _at_earlier_behaviour(k, v)}
   if isinstance(config, (list, tuple)):
     return [defining_config(v) for v in config]
   return config
+
+
+def _at_earlier_behaviour(field: str, value: Any) -> bool:
+  """Whether `field` is an `ADDED_FIELDS` entry at its earlier value, as
+  JSON (a tuple is its list; 0 is neither False nor 0.0)."""
+  return field in ADDED_FIELDS and (
+      json.dumps(value) == json.dumps(ADDED_FIELDS[field]))
 
 
 def canonical_json(definition: Dict[str, Any]) -> str:

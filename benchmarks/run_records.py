@@ -212,6 +212,31 @@ def import_runs(work_dir: str, record_dir: str,
   return counts
 
 
+def rekey(record_dir: str) -> List[str]:
+  """Rewrites the records that hold an `ADDED_FIELDS` entry at its earlier
+  value, under the definition and name it now has; returns the new paths.
+
+  Adding a field to `run_keys.ADDED_FIELDS` after runs recorded it leaves
+  their definitions out of date: without it they are the same runs, which
+  this renames rather than trains again.
+  """
+  renamed = []
+  for name in sorted(tf.io.gfile.listdir(record_dir)):
+    if not name.endswith('.json'):
+      continue
+    path = os.path.join(record_dir, name)
+    record = runs.read_json(path)
+    definition = _canonical(run_keys.defining_config(record['definition']))
+    if definition == record['definition']:
+      continue
+    new_path = save(record_dir, dict(record, definition=definition,
+                                     name=run_keys.run_name(definition)))
+    if new_path != path:
+      tf.io.gfile.remove(path)
+    renamed.append(new_path)
+  return renamed
+
+
 def finished_run(definition: Dict[str, Any], run_dir: str,
                  train_and_evaluate: Callable[[], Dict[str, float]],
                  record_dir: Optional[str],

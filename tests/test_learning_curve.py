@@ -6,6 +6,8 @@ import pytest
 
 from benchmarks import learning_curve
 from benchmarks import reproduce_runs as runs
+from benchmarks import run_keys
+from cvrl_tf import demo
 
 
 @pytest.mark.timeout(900)
@@ -24,6 +26,7 @@ def test_curve_evaluates_every_checkpoint_and_resumes(tmp_path):
   assert curve['cpu_seconds'] > 0 and curve['data']['vary'] is True
   (curve_dir,) = [os.path.join(work_dir, 'curve', d)
                   for d in os.listdir(os.path.join(work_dir, 'curve'))]
+  assert curve_dir.endswith(f"-{curve['definition_key']}")
   # Both checkpoints were kept and evaluated from their own weights.
   assert {f for f in os.listdir(os.path.join(curve_dir, 'train'))
           if f.endswith('.index')} == {'ckpt-1.index', 'ckpt-2.index'}
@@ -36,3 +39,17 @@ def test_curve_evaluates_every_checkpoint_and_resumes(tmp_path):
   assert os.path.getmtime(os.path.join(curve_dir, 'time.json')) == written
   learning_curve.plot(curve, str(tmp_path / 'curve.png'))
   assert (tmp_path / 'curve.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_committed_curve_has_the_current_codes_definition():
+  path = os.path.join(os.path.dirname(__file__), '..', 'docs', 'results',
+                      'learning_curve.json')
+  with open(path) as f:
+    recorded = json.load(f)
+  definition = learning_curve.curve_definition(
+      demo.DemoPaths('/data'), runs.Budget(), recorded['curve_steps'],
+      learning_curve.CHECKPOINT_INTERVAL, recorded['seed'])
+  assert definition['data'] == recorded['data']
+  assert run_keys.definition_key(definition) == recorded['definition_key'], (
+      'the learning curve was measured on another definition: re-measure it '
+      'or say in docs/results/README.md that it is stale')

@@ -237,12 +237,21 @@ def test_run_folder_is_keyed_by_budget_data_seed_and_config():
   assert trainer['checkpoint_interval'] == trainer['steps_per_loop']
 
 
+def _fields(value):
+  """(name, value as JSON) of every field in nested dicts."""
+  if isinstance(value, dict):
+    for k, v in value.items():
+      yield k, json.dumps(v)
+      yield from _fields(v)
+
+
 def test_fields_added_at_their_earlier_behaviour_leave_the_key_unchanged():
   config = runs.training_params(demo.DemoPaths('/data'), runs.SETTINGS['cvrl'],
                                 runs.QUICK, 0).as_dict()
   data = config['task']['train_data']
-  assert {data[k] for k in run_keys.ADDED_FIELDS} == set(
-      run_keys.ADDED_FIELDS.values())
+  # The toy preset holds every added field at its earlier behaviour.
+  assert {(k, json.dumps(v)) for k, v in run_keys.ADDED_FIELDS.items()} <= (
+      set(_fields(config)))
 
   def before_the_fields(value):  # The config of code without them.
     if isinstance(value, dict):
@@ -256,6 +265,49 @@ def test_fields_added_at_their_earlier_behaviour_leave_the_key_unchanged():
   data['flow_flip'] = 'negate_x'  # Another value defines another run.
   assert run_keys.defining_config(config)['task']['train_data'][
       'flow_flip'] == 'negate_x'
+  r3d = config['task']['model']['backbone']['r3d']
+  r3d['stage_temporal_strides'] = (1, 1, 1, 1)  # A tuple is its list.
+  assert 'stage_temporal_strides' not in run_keys.defining_config(r3d)
+  r3d['stage_temporal_strides'] = (1, 2, 1, 1)
+  assert run_keys.defining_config(r3d)['stage_temporal_strides'] == [
+      1, 2, 1, 1]
+
+
+def test_records_of_a_field_added_later_are_rekeyed(tmp_path):
+  definition = json.loads(run_keys.canonical_json(_definition(2)))
+  recorded = json.loads(json.dumps(definition))  # Before ADDED_FIELDS knew:
+  recorded['train']['task']['train_data']['augmentation']['spatial'][
+      'crop_sampler'] = 'inception'
+  record_dir = str(tmp_path)
+  old_path = run_records.save(record_dir, {
+      'name': run_keys.run_name(recorded), 'definition': recorded,
+      'metrics': {'top1': 0.5}})
+  assert run_records.find(record_dir, definition,
+                          report=lambda line: None) is None
+
+  (new_path,) = run_records.rekey(record_dir)
+  assert not os.path.exists(old_path)
+  record = run_records.find(record_dir, definition)
+  assert record['metrics'] == {'top1': 0.5}
+  assert record['name'] == os.path.basename(new_path)[:-len('.json')]
+  assert run_records.rekey(record_dir) == []
+
+
+def test_committed_records_are_those_of_the_current_code():
+  results = os.path.join(os.path.dirname(__file__), '..', 'docs', 'results')
+  with open(os.path.join(results, 'reproduce.json')) as f:
+    budget = runs.Budget(**json.load(f)['budget'])
+  paths = runs.data_paths('/work', budget)
+  for setting in runs.SETTINGS.values():
+    for seed in budget.seeds:
+      definition = runs.run_definition(paths, setting, budget, seed)
+      stale = []
+      assert run_records.find(os.path.join(results, 'reproduce_runs'),
+                              definition, report=stale.append), (
+          f'{setting.name} seed {seed}: no record of the current code; '
+          f'{stale}: re-run it, or if a field added at its earlier behaviour '
+          'changed the key, add it to run_keys.ADDED_FIELDS (checked '
+          'bitwise) and run run_records.rekey.')
 
 
 def test_run_folder_of_another_definition_is_refused(tmp_path):
