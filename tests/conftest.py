@@ -3,6 +3,12 @@ import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# Tests compile each XLA function (the host colour operations, the train
+# steps of test_xla_compile.py) for a few runs on tiny inputs: LLVM's
+# optimisation of the generated code costs far more CPU than it saves.
+# Read once per process, before the first compile; it changes no result
+# (no fast-math: the same IEEE operations, less optimised).
+os.environ.setdefault('XLA_FLAGS', '--xla_backend_optimization_level=0')
 # Test helper modules (fixtures that write videos and records) live here.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

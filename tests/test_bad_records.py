@@ -333,7 +333,8 @@ def test_training_logs_the_skipped_count_as_a_metric(tmp_path, capfd,
   # of the shuffled input, i.e. in the fourth batch.
   steps = 4
   if experiment == 'cvrl_pretrain':
-    params = tiny_experiments.tiny_pretrain(pattern, train_steps=steps)
+    params = tiny_experiments.tiny_pretrain(pattern, train_steps=steps,
+                                            spatial_augmentation=False)
   else:
     params = tiny_experiments.tiny_classification(experiment, pattern,
                                                   pattern, train_steps=steps)
