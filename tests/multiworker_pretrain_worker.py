@@ -1,7 +1,7 @@
 """Pretrains the tiny preset as one worker of a MultiWorkerMirroredStrategy.
 
   TF_CONFIG=... python multiworker_pretrain_worker.py RECORDS MODEL_DIR OUT \
-      [TRAIN_STEPS [TFDS_DATA_DIR]]
+      [TRAIN_STEPS [TFDS_DATA_DIR [TCLR_RECORDS TCLR_MODEL_DIR]]]
 
 TF_CONFIG names the cluster and this worker. The worker pretrains through
 `cvrl_tf.train.run` (`pretrain_params`: two steps unless TRAIN_STEPS says
@@ -9,7 +9,9 @@ otherwise, a checkpoint and a summary after each), then writes to OUT
 (JSON) the InputContext the strategy gave its input pipeline and the ids of
 the videos that pipeline reads, as evaluation input, from its share of the
 files; with TFDS_DATA_DIR, also those it reads from its share of the files
-of a TFDS split built there (`tfds_eval_input`).
+of a TFDS split built there (`tfds_eval_input`). With TCLR_RECORDS, it
+then pretrains TCLR on them into TCLR_MODEL_DIR (`tclr_params`), under a
+second strategy of the same cluster.
 
 `cluster_envs` and `run_workers` start such workers (or any command) from a
 test, one process per worker on 127.0.0.1.
@@ -27,7 +29,8 @@ import tiny_experiments
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
-TIMEOUT_SECONDS = 480
+# A hang guard: generous, as the machine may be shared.
+TIMEOUT_SECONDS = 1200
 TRAIN_STEPS = 2
 GLOBAL_BATCH_SIZE = 8
 # `tfds_mock.ShardedTinyVideos`, read without its builder class.
@@ -48,6 +51,22 @@ def pretrain_params(records: str, train_steps: int = TRAIN_STEPS):
           'global_batch_size': GLOBAL_BATCH_SIZE,
           'augmentation': {'spatial': {'enabled': False}}}},
       'trainer': {'steps_per_loop': 1, 'summary_interval': 1},
+  })
+  return params
+
+
+def tclr_params(records: str):
+  """The tiny TCLR preset on `records`, as `pretrain_params` runs CVRL.
+
+  `clip_batches: joint`: one backbone call on the step's clips instead of
+  ten, which builds several times faster (as in test_tclr_distributed).
+  """
+  params = tiny_experiments.tiny_tclr_pretrain(records, TRAIN_STEPS)
+  params.override({
+      'runtime': {'distribution_strategy': 'multi_worker_mirrored'},
+      'task': {'model': {'clip_batches': 'joint'}},
+      'trainer': {'steps_per_loop': 1, 'summary_interval': 1,
+                  'checkpoint_interval': 1},
   })
   return params
 
@@ -129,7 +148,8 @@ def _ids_read(strategy, data) -> tuple:
 
 
 def main(records: str, model_dir: str, output_path: str,
-         train_steps: str = str(TRAIN_STEPS), tfds_data_dir: str = '') -> None:
+         train_steps: str = str(TRAIN_STEPS), tfds_data_dir: str = '',
+         tclr_records: str = '', tclr_model_dir: str = '') -> None:
   params = pretrain_params(records, int(train_steps))
   model, _ = train.run(params, 'train', model_dir)
   strategy = model.distribute_strategy
@@ -143,6 +163,8 @@ def main(records: str, model_dir: str, output_path: str,
         strategy, tfds_eval_input(params, tfds_data_dir))
   with open(output_path, 'w') as f:
     json.dump(output, f)
+  if tclr_records:
+    train.run(tclr_params(tclr_records), 'train', tclr_model_dir)
 
 
 if __name__ == '__main__':

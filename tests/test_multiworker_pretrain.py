@@ -1,4 +1,7 @@
-"""Pretraining beyond one local process: two workers, a ram:// model_dir."""
+"""Pretraining beyond one local process: two workers, a ram:// model_dir.
+
+The same two worker processes pretrain CVRL, then TCLR.
+"""
 import json
 import os
 import shutil
@@ -9,8 +12,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from cvrl_tf import train
+from cvrl_tf.dataloaders import tclr_input
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.tasks import pretrain
+from cvrl_tf.tasks import tclr_pretrain
 import multiworker_pretrain_worker as worker
 import tfds_mock
 import tiny_experiments
@@ -29,6 +34,14 @@ def _records(tmp_path_factory):
       num_shards=4, max_frames=12)
 
 
+@pytest.fixture(name='tclr_records', scope='module')
+def _tclr_records(tmp_path_factory):
+  """10 toy videos in 4 files, long enough for TCLR's clips (29 frames)."""
+  return toy_records.write_toy_records(
+      str(tmp_path_factory.mktemp('tclr_records')), videos_per_class=1,
+      num_shards=4)
+
+
 @pytest.fixture(name='tfds_data_dir', scope='module')
 def _tfds_data_dir(tmp_path_factory):
   """A TFDS dataset whose train split has 8 videos in 4 files."""
@@ -38,19 +51,24 @@ def _tfds_data_dir(tmp_path_factory):
 
 
 @pytest.fixture(name='two_workers', scope='module')
-def _two_workers(records, tfds_data_dir, tmp_path_factory):
-  """Pretrains with two workers once; returns (model_dir, worker outputs)."""
+def _two_workers(records, tclr_records, tfds_data_dir, tmp_path_factory):
+  """Pretrains CVRL, then TCLR, with two workers once.
+
+  Returns:
+    (CVRL model_dir, worker outputs, TCLR model_dir).
+  """
   workdir = tmp_path_factory.mktemp('two_workers')
   model_dir = str(workdir / 'model')
+  tclr_model_dir = str(workdir / 'tclr_model')
   outputs = [str(workdir / f'worker_{i}.json') for i in range(NUM_WORKERS)]
   results = worker.run_workers(
       [[WORKER_SCRIPT, records, model_dir, output, str(worker.TRAIN_STEPS),
-        tfds_data_dir] for output in outputs],
+        tfds_data_dir, tclr_records, tclr_model_dir] for output in outputs],
       worker.cluster_envs(NUM_WORKERS))
   for result in results:
     assert result.returncode == 0, result.stderr[-3000:]
   outputs = [json.loads(open(output).read()) for output in outputs]
-  return model_dir, outputs
+  return model_dir, outputs, tclr_model_dir
 
 
 def _logged_losses(model_dir):
@@ -65,12 +83,9 @@ def _logged_losses(model_dir):
   return losses
 
 
-def _worker_batches(data_config, step):
-  """Each worker's images of training step `step` (from 1), rebuilt here.
-
-  Returns:
-    One [2b, T, H, W, 3] batch per worker: its b views 1, then its views 2.
-  """
+def _worker_batches(build_dataset, data_config, step):
+  """Each worker's features of training step `step` (from 1), rebuilt here
+  with `build_dataset(data_config, input_context)`."""
   # Seeded tf.data randomness (shuffle, Dataset.random) also depends on the
   # global seed, which earlier tests in this process may have set; the
   # workers ran without one.
@@ -80,9 +95,9 @@ def _worker_batches(data_config, step):
     context = tf.distribute.InputContext(
         num_input_pipelines=NUM_WORKERS, input_pipeline_id=index,
         num_replicas_in_sync=NUM_WORKERS)
-    dataset = video_input.build_dataset(data_config, context)
+    dataset = build_dataset(data_config, context)
     features, _ = next(iter(dataset.skip(step - 1)))
-    batches.append(features['image'])
+    batches.append(features)
   return batches
 
 
@@ -96,8 +111,10 @@ def _global_batch_loss(params, checkpoint, input_step):
   model = task.build_model()
   tf.train.Checkpoint(model=model).read(
       checkpoint).expect_partial().assert_existing_objects_matched()
-  views = [tf.split(batch, 2)
-           for batch in _worker_batches(params.task.train_data, input_step)]
+  # Each worker's [2b, T, H, W, 3] images: its b views 1, then its views 2.
+  views = [tf.split(features['image'], 2)
+           for features in _worker_batches(video_input.build_dataset,
+                                           params.task.train_data, input_step)]
   global_batch = tf.concat([v[0] for v in views] + [v[1] for v in views], 0)
 
   def loss(images):
@@ -108,7 +125,7 @@ def _global_batch_loss(params, checkpoint, input_step):
 
 
 def test_two_workers_match_single_process_global_batch(records, two_workers):
-  model_dir, _ = two_workers
+  model_dir, _, _ = two_workers
   # Step 2 ran on the weights saved after step 1.
   global_loss, worker_0_loss = _global_batch_loss(
       worker.pretrain_params(records), os.path.join(model_dir, 'ckpt-1'),
@@ -118,6 +135,34 @@ def test_two_workers_match_single_process_global_batch(records, two_workers):
   np.testing.assert_allclose(logged[2], global_loss, rtol=1e-4)
   # Negatives from one worker only would give a clearly different loss.
   assert abs(worker_0_loss - logged[2][0]) > 0.05
+
+
+def test_tclr_two_workers_match_single_process_global_batch(tclr_records,
+                                                            two_workers):
+  """TCLR's step 2 on two workers: the loss of the global batch on one
+  device, from the weights saved after step 1."""
+  _, _, model_dir = two_workers
+  params = worker.tclr_params(tclr_records)
+  task = tclr_pretrain.TCLRPretrainTask(params.task)
+  model = task.build_model()
+  tf.train.Checkpoint(model=model).read(os.path.join(
+      model_dir, 'ckpt-1')).expect_partial().assert_existing_objects_matched()
+  clips = ('sparse_clips', 'dense_clips')
+  batches = [{key: features[key] for key in clips}
+             for features in _worker_batches(tclr_input.build_tclr_dataset,
+                                             params.task.train_data, step=2)]
+
+  def loss(features):
+    return float(task.method_outputs(features, model, params.task.train_data,
+                                     training=True)['tclr_loss'])
+
+  logged = _logged_losses(model_dir)
+  assert sorted(logged) == list(range(1, worker.TRAIN_STEPS + 1))
+  np.testing.assert_allclose(logged[2], loss(
+      {key: tf.concat([b[key] for b in batches], 0) for key in clips}),
+                             rtol=1e-4)
+  # Instance negatives from one worker only would give another loss.
+  assert abs(loss(batches[0]) - logged[2][0]) > 0.05
 
 
 def test_restarted_workers_resume_from_the_chief_checkpoint(
@@ -143,7 +188,7 @@ def test_restarted_workers_resume_from_the_chief_checkpoint(
 
 
 def test_input_files_are_sharded_between_workers(records, two_workers):
-  _, outputs = two_workers
+  _, outputs, _ = two_workers
   contexts = [(o['num_input_pipelines'], o['input_pipeline_id'],
                o['num_replicas_in_sync']) for o in outputs]
   assert contexts == [(2, 0, 2), (2, 1, 2)]
@@ -160,7 +205,7 @@ def test_tfds_files_are_sharded_between_workers(two_workers,
                                                tfds_data_dir):
   """Each worker's TFDS input reads its own files of the split (the input
   context of the strategy), and together they read the split once."""
-  _, outputs = two_workers
+  _, outputs, _ = two_workers
   ids = [o['tfds_video_ids'] for o in outputs]
   files = [{i.split('__')[0] for i in worker_ids} for worker_ids in ids]
   assert all(len(f) == 2 for f in files) and not files[0] & files[1]
@@ -184,7 +229,7 @@ def test_batch_must_split_over_workers(tmp_path):
              '--mode=train', f'--model_dir={tmp_path / "model"}',
              f'--params_override={overrides}']
   results = worker.run_workers([command] * NUM_WORKERS,
-                               worker.cluster_envs(NUM_WORKERS), timeout=180)
+                               worker.cluster_envs(NUM_WORKERS))
   for result in results:
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
