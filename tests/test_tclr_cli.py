@@ -90,7 +90,8 @@ def test_finetune_starts_from_the_tclr_backbone(patterns, pretrained):
 
 
 def test_resumed_run_ends_with_the_uninterrupted_state(patterns, tmp_path):
-  """Stopped at step N and resumed to 2N: the state of 2N straight steps.
+  """Resumed from the checkpoint of step N to 2N: the state of 2N straight
+  steps.
 
   Weights, optimizer slots, the plateau schedule's state (stopped inside an
   epoch) and the saved input, bit for bit.
