@@ -97,7 +97,7 @@ def test_resumed_run_ends_with_the_uninterrupted_state(patterns, tmp_path):
   epoch) and the saved input, bit for bit.
   """
   steps = run_step_worker('tclr_resume_worker.py', tmp_path / 'steps.npz',
-                          patterns[0], str(tmp_path), timeout=900)
+                          patterns[0], str(tmp_path), timeout=2400)
   assert (steps['straight'], steps['stopped'], steps['resumed']) == (
       TRAIN_STEPS, STOP_STEP, TRAIN_STEPS)
   final = numeric_tensors(str(tmp_path / 'resumed' / f'ckpt-{TRAIN_STEPS}'))
