@@ -4,7 +4,8 @@ Runs only inside the namespace that `gcs_namespace.py` makes (test_gcs.py
 starts it); there `gs://cvrl-test` is served by `gcp-storage-emulator`
 behind a TLS proxy, and no request can leave the machine.
 
-One chain of real runs, each tool in its own process as a user runs it:
+One chain of real runs, the first two with each tool in its own process as
+a user runs it:
 
   1. `tools/make_tfrecords.py --output_dir=gs://...`, SIGKILLed halfway
      through the copy + delete that renames a shard into place while a
@@ -12,9 +13,10 @@ One chain of real runs, each tool in its own process as a user runs it:
   2. pretraining on those records with `--model_dir=gs://...`, killed while
      committing a checkpoint, then resumed, while `cvrl_knn_eval
      --mode=continuous_eval` follows the same model_dir;
-  3. side by side: `cvrl_linear_eval` with `task.init_checkpoint=gs://...`,
-     `tools/export_model.py --export_dir=gs://...` and
-     `tools/extract_features.py --output_path=gs://...`.
+  3. in this process, through the library functions of the trainer and
+     tools: `cvrl_linear_eval` with `task.init_checkpoint=gs://...`, the
+     export of `tools/export_model.py` to gs:// and the features of
+     `tools/extract_features.py` to gs://.
 
 On its own, in this process: every input format of `make_tfrecords` listed
 from gs:// (`gcs_inputs`), and the Beam engine converting from and to gs://
@@ -41,6 +43,7 @@ import tensorflow as tf
 import yaml
 
 from cvrl_tf import registry_imports  # pylint: disable=unused-import
+from cvrl_tf import train
 from cvrl_tf.configs import validation as config_validation
 from cvrl_tf.data_prep import converter
 from cvrl_tf.data_prep import record_layout
@@ -48,6 +51,7 @@ from cvrl_tf.data_prep import records
 from cvrl_tf.data_prep import sources
 from cvrl_tf.data_prep import video_decoding
 from cvrl_tf.evaluation import extract
+from cvrl_tf.serving import export_saved_model
 import gcs_emulator
 import gcs_namespace
 import tiny_experiments
@@ -56,7 +60,8 @@ import video_fixtures
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = f'gs://{gcs_namespace.BUCKET}'
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-PROCESS_TIMEOUT = 600
+# A hang guard: generous, as the machine may be shared.
+PROCESS_TIMEOUT = 1500
 NUM_VIDEOS, NUM_SHARDS = 16, 8
 # Checkpoints at steps 1 (the first loop always saves), 3 and 4.
 TRAIN_STEPS, CHECKPOINT_INTERVAL, KILLED_SAVE = 4, 2, 3
@@ -383,32 +388,24 @@ def test_gcs_continuous_knn_eval_follows_the_model_dir(pretrained):
 
 @pytest.fixture(scope='module')
 def downstream(work_dir, converted, pretrained):
-  """Linear eval, export and feature extraction from the gs:// checkpoint."""
+  """Linear eval, export and feature extraction from the gs:// checkpoint.
+
+  In this process, through the library functions the trainer binary and
+  the tools call: the file system is what is tested, and no other
+  TensorFlow starts.
+  """
   checkpoint = f'{pretrained.model_dir}/ckpt-{TRAIN_STEPS}'
   linear_params = tiny_experiments.tiny_classification(
       'cvrl_linear_eval', converted.pattern, converted.pattern,
-      train_steps=2)
-  linear_config = write_config(str(work_dir / 'linear.yaml'), linear_params)
-  checkpoint_tool = ['--experiment=cvrl_pretrain',
-                     f'--config_file={pretrained.config}',
-                     f'--checkpoint_path={pretrained.model_dir}']
-  tools = {
-      'linear': Tool(trainer_args(
-          'cvrl_linear_eval', linear_config, 'train',
-          f'{BUCKET}/linear',
-          f'--params_override=task.init_checkpoint={checkpoint}'),
-                     str(work_dir / 'linear.log')),
-      'export': Tool(['tools/export_model.py', *checkpoint_tool,
-                      f'--export_dir={BUCKET}/export'],
-                     str(work_dir / 'export.log')),
-      'extract': Tool(['tools/extract_features.py', *checkpoint_tool,
-                       f'--input_path={converted.pattern}',
-                       f'--output_path={BUCKET}/features/train.npz'],
-                      str(work_dir / 'extract.log')),
-  }
-  for tool in tools.values():
-    tool.finish()
-  return types.SimpleNamespace(checkpoint=checkpoint, **tools)
+      train_steps=2, init_checkpoint=checkpoint)
+  train.run(linear_params, 'train', f'{BUCKET}/linear')
+  params = config_validation.experiment_params('cvrl_pretrain',
+                                               [pretrained.config])
+  export_saved_model.export_saved_model(params, pretrained.model_dir,
+                                        f'{BUCKET}/export')
+  extract.extract_to_npz(params, pretrained.model_dir, converted.pattern,
+                         f'{BUCKET}/features/train.npz')
+  return types.SimpleNamespace(checkpoint=checkpoint, params=params)
 
 
 def backbone_values(checkpoint: str) -> Dict[str, np.ndarray]:
@@ -423,8 +420,6 @@ def backbone_values(checkpoint: str) -> Dict[str, np.ndarray]:
 
 
 def test_gcs_linear_eval_starts_from_the_gs_checkpoint(downstream):
-  linear = downstream.linear
-  assert linear.returncode == 0, linear.log()[-3000:]
   trained = tf.train.latest_checkpoint(f'{BUCKET}/linear')
   assert trained
   # The linear probe freezes the backbone: it must hold the pretrained
@@ -436,13 +431,8 @@ def test_gcs_linear_eval_starts_from_the_gs_checkpoint(downstream):
     np.testing.assert_array_equal(probed[name], value, err_msg=name)
 
 
-def test_gcs_export_and_extract_write_to_gs(downstream, converted,
-                                            pretrained):
-  for name in ('export', 'extract'):
-    tool = getattr(downstream, name)
-    assert tool.returncode == 0, (name, tool.log()[-3000:])
-  params = config_validation.experiment_params('cvrl_pretrain',
-                                               [pretrained.config])
+def test_gcs_export_and_extract_write_to_gs(downstream, converted):
+  params = downstream.params
   feature_shape = params.task.validation_data.feature_shape
   model = extract.restore_model(params.task.model, feature_shape,
                                 downstream.checkpoint)

@@ -2,6 +2,7 @@
 
   TF_CONFIG=... python multiworker_pretrain_worker.py RECORDS MODEL_DIR OUT \
       [TRAIN_STEPS [TFDS_DATA_DIR]]
+  TF_CONFIG=... python multiworker_pretrain_worker.py tclr RECORDS MODEL_DIR
 
 TF_CONFIG names the cluster and this worker. The worker pretrains through
 `cvrl_tf.train.run` (`pretrain_params`: two steps unless TRAIN_STEPS says
@@ -9,7 +10,10 @@ otherwise, a checkpoint and a summary after each), then writes to OUT
 (JSON) the InputContext the strategy gave its input pipeline and the ids of
 the videos that pipeline reads, as evaluation input, from its share of the
 files; with TFDS_DATA_DIR, also those it reads from its share of the files
-of a TFDS split built there (`tfds_eval_input`).
+of a TFDS split built there (`tfds_eval_input`). The second form pretrains
+TCLR instead (`tclr_params`). One strategy per process: a second
+MultiWorkerMirroredStrategy re-enables the collective ops, which races with
+the peers' first collectives.
 
 `cluster_envs` and `run_workers` start such workers (or any command) from a
 test, one process per worker on 127.0.0.1.
@@ -27,7 +31,8 @@ import tiny_experiments
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
-TIMEOUT_SECONDS = 480
+# A hang guard: generous, as the machine may be shared.
+TIMEOUT_SECONDS = 1200
 TRAIN_STEPS = 2
 GLOBAL_BATCH_SIZE = 8
 # `tfds_mock.ShardedTinyVideos`, read without its builder class.
@@ -48,6 +53,22 @@ def pretrain_params(records: str, train_steps: int = TRAIN_STEPS):
           'global_batch_size': GLOBAL_BATCH_SIZE,
           'augmentation': {'spatial': {'enabled': False}}}},
       'trainer': {'steps_per_loop': 1, 'summary_interval': 1},
+  })
+  return params
+
+
+def tclr_params(records: str):
+  """The tiny TCLR preset on `records`, as `pretrain_params` runs CVRL.
+
+  `clip_batches: joint`: one backbone call on the step's clips instead of
+  ten, which builds several times faster (as in test_tclr_distributed).
+  """
+  params = tiny_experiments.tiny_tclr_pretrain(records, TRAIN_STEPS)
+  params.override({
+      'runtime': {'distribution_strategy': 'multi_worker_mirrored'},
+      'task': {'model': {'clip_batches': 'joint'}},
+      'trainer': {'steps_per_loop': 1, 'summary_interval': 1,
+                  'checkpoint_interval': 1},
   })
   return params
 
@@ -146,4 +167,7 @@ def main(records: str, model_dir: str, output_path: str,
 
 
 if __name__ == '__main__':
-  main(*sys.argv[1:])
+  if sys.argv[1] == 'tclr':
+    train.run(tclr_params(sys.argv[2]), 'train', sys.argv[3])
+  else:
+    main(*sys.argv[1:])

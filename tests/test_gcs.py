@@ -17,7 +17,7 @@ import pytest
 
 import gcs_namespace
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = pytest.mark.timeout(3600)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -44,7 +44,7 @@ def namespace_outcomes(tmp_path_factory):
       sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
       f'--basetemp={work_dir / "tmp"}', f'--junitxml={report}', END_TO_END])
   run = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                       timeout=1700, check=False)
+                       timeout=3400, check=False)
   output = run.stdout + run.stderr
   if not report.exists():
     pytest.fail(f'the namespace run failed ({run.returncode}):\n'

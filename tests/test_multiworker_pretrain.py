@@ -9,8 +9,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from cvrl_tf import train
+from cvrl_tf.dataloaders import tclr_input
 from cvrl_tf.dataloaders import video_input
 from cvrl_tf.tasks import pretrain
+from cvrl_tf.tasks import tclr_pretrain
 import multiworker_pretrain_worker as worker
 import tfds_mock
 import tiny_experiments
@@ -27,6 +29,14 @@ def _records(tmp_path_factory):
   return toy_records.write_toy_records(
       str(tmp_path_factory.mktemp('records')), videos_per_class=1,
       num_shards=4, max_frames=12)
+
+
+@pytest.fixture(name='tclr_records', scope='module')
+def _tclr_records(tmp_path_factory):
+  """10 toy videos in 4 files, long enough for TCLR's clips (29 frames)."""
+  return toy_records.write_toy_records(
+      str(tmp_path_factory.mktemp('tclr_records')), videos_per_class=1,
+      num_shards=4)
 
 
 @pytest.fixture(name='tfds_data_dir', scope='module')
@@ -53,6 +63,18 @@ def _two_workers(records, tfds_data_dir, tmp_path_factory):
   return model_dir, outputs
 
 
+@pytest.fixture(name='tclr_two_workers', scope='module')
+def _tclr_two_workers(tclr_records, tmp_path_factory):
+  """Pretrains TCLR with two workers once; returns the model_dir."""
+  model_dir = str(tmp_path_factory.mktemp('tclr_two_workers') / 'model')
+  results = worker.run_workers(
+      [[WORKER_SCRIPT, 'tclr', tclr_records, model_dir]] * NUM_WORKERS,
+      worker.cluster_envs(NUM_WORKERS))
+  for result in results:
+    assert result.returncode == 0, result.stderr[-3000:]
+  return model_dir
+
+
 def _logged_losses(model_dir):
   """{step: [training_loss in each train summary file]}."""
   losses = {}
@@ -65,12 +87,9 @@ def _logged_losses(model_dir):
   return losses
 
 
-def _worker_batches(data_config, step):
-  """Each worker's images of training step `step` (from 1), rebuilt here.
-
-  Returns:
-    One [2b, T, H, W, 3] batch per worker: its b views 1, then its views 2.
-  """
+def _worker_batches(build_dataset, data_config, step):
+  """Each worker's features of training step `step` (from 1), rebuilt here
+  with `build_dataset(data_config, input_context)`."""
   # Seeded tf.data randomness (shuffle, Dataset.random) also depends on the
   # global seed, which earlier tests in this process may have set; the
   # workers ran without one.
@@ -80,9 +99,9 @@ def _worker_batches(data_config, step):
     context = tf.distribute.InputContext(
         num_input_pipelines=NUM_WORKERS, input_pipeline_id=index,
         num_replicas_in_sync=NUM_WORKERS)
-    dataset = video_input.build_dataset(data_config, context)
+    dataset = build_dataset(data_config, context)
     features, _ = next(iter(dataset.skip(step - 1)))
-    batches.append(features['image'])
+    batches.append(features)
   return batches
 
 
@@ -96,8 +115,10 @@ def _global_batch_loss(params, checkpoint, input_step):
   model = task.build_model()
   tf.train.Checkpoint(model=model).read(
       checkpoint).expect_partial().assert_existing_objects_matched()
-  views = [tf.split(batch, 2)
-           for batch in _worker_batches(params.task.train_data, input_step)]
+  # Each worker's [2b, T, H, W, 3] images: its b views 1, then its views 2.
+  views = [tf.split(features['image'], 2)
+           for features in _worker_batches(video_input.build_dataset,
+                                           params.task.train_data, input_step)]
   global_batch = tf.concat([v[0] for v in views] + [v[1] for v in views], 0)
 
   def loss(images):
@@ -118,6 +139,34 @@ def test_two_workers_match_single_process_global_batch(records, two_workers):
   np.testing.assert_allclose(logged[2], global_loss, rtol=1e-4)
   # Negatives from one worker only would give a clearly different loss.
   assert abs(worker_0_loss - logged[2][0]) > 0.05
+
+
+def test_tclr_two_workers_match_single_process_global_batch(
+    tclr_records, tclr_two_workers):
+  """TCLR's step 2 on two workers: the loss of the global batch on one
+  device, from the weights saved after step 1."""
+  model_dir = tclr_two_workers
+  params = worker.tclr_params(tclr_records)
+  task = tclr_pretrain.TCLRPretrainTask(params.task)
+  model = task.build_model()
+  tf.train.Checkpoint(model=model).read(os.path.join(
+      model_dir, 'ckpt-1')).expect_partial().assert_existing_objects_matched()
+  clips = ('sparse_clips', 'dense_clips')
+  batches = [{key: features[key] for key in clips}
+             for features in _worker_batches(tclr_input.build_tclr_dataset,
+                                             params.task.train_data, step=2)]
+
+  def loss(features):
+    return float(task.method_outputs(features, model, params.task.train_data,
+                                     training=True)['tclr_loss'])
+
+  logged = _logged_losses(model_dir)
+  assert sorted(logged) == list(range(1, worker.TRAIN_STEPS + 1))
+  np.testing.assert_allclose(logged[2], loss(
+      {key: tf.concat([b[key] for b in batches], 0) for key in clips}),
+                             rtol=1e-4)
+  # Instance negatives from one worker only would give another loss.
+  assert abs(loss(batches[0]) - logged[2][0]) > 0.05
 
 
 def test_restarted_workers_resume_from_the_chief_checkpoint(
@@ -184,7 +233,7 @@ def test_batch_must_split_over_workers(tmp_path):
              '--mode=train', f'--model_dir={tmp_path / "model"}',
              f'--params_override={overrides}']
   results = worker.run_workers([command] * NUM_WORKERS,
-                               worker.cluster_envs(NUM_WORKERS), timeout=180)
+                               worker.cluster_envs(NUM_WORKERS))
   for result in results:
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (

@@ -46,7 +46,7 @@ from tiny_experiments import tiny_pretrain
 from toy_records import write_toy_records
 
 # A hang guard: generous, as the machine may be shared.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = pytest.mark.timeout(3600)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KILL_WORKER = os.path.join(REPO, 'tests', 'checkpoint_kill_worker.py')
@@ -56,7 +56,7 @@ TRAIN_STEPS = 16
 CHECKPOINT_INTERVAL = 3
 # The first loop always saves, so checkpoints are at steps 1, 4, 7, ...
 KILLED_SAVE = 7
-PROCESS_TIMEOUT = 480
+PROCESS_TIMEOUT = 1500
 PROGRESS = re.compile(r'\] step (\d+)/\d+ (.*) steps/sec=')
 RESTORED = re.compile(r'restored from checkpoint: \S*ckpt-(\d+)')
 

@@ -90,13 +90,14 @@ def test_finetune_starts_from_the_tclr_backbone(patterns, pretrained):
 
 
 def test_resumed_run_ends_with_the_uninterrupted_state(patterns, tmp_path):
-  """Stopped at step N and resumed to 2N: the state of 2N straight steps.
+  """Resumed from the checkpoint of step N to 2N: the state of 2N straight
+  steps.
 
   Weights, optimizer slots, the plateau schedule's state (stopped inside an
   epoch) and the saved input, bit for bit.
   """
   steps = run_step_worker('tclr_resume_worker.py', tmp_path / 'steps.npz',
-                          patterns[0], str(tmp_path), timeout=900)
+                          patterns[0], str(tmp_path), timeout=2400)
   assert (steps['straight'], steps['stopped'], steps['resumed']) == (
       TRAIN_STEPS, STOP_STEP, TRAIN_STEPS)
   final = numeric_tensors(str(tmp_path / 'resumed' / f'ckpt-{TRAIN_STEPS}'))

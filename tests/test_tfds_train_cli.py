@@ -37,7 +37,7 @@ def run_trainer(experiment, config_file, mode, model_dir):
       [sys.executable, os.path.join(TESTS, 'tfds_mock_train_worker.py'),
        f'--experiment={experiment}', f'--config_file={config_file}',
        f'--mode={mode}', f'--model_dir={model_dir}'],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Traceback' not in result.stderr
   return result

@@ -2,16 +2,19 @@
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 import yaml
 
+from cvrl_tf import train
+from cvrl_tf.configs import validation as config_validation
 import tiny_experiments
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_trainer(*args, timeout=120, **env_overrides):
+def run_trainer(*args, timeout=600, **env_overrides):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', **env_overrides)
   return subprocess.run(
       [sys.executable, '-m', 'cvrl_tf.train', *args], cwd=REPO, env=env,
@@ -23,25 +26,45 @@ def error_lines(result):
           if line.startswith('error:')]
 
 
+class ParsedFlags(types.SimpleNamespace):
+  """Flag values by attribute, and `name in flags`, as absl's FlagValues."""
+
+  def __contains__(self, name):
+    return hasattr(self, name)
+
+
 @pytest.mark.parametrize('args, expected', [
-    (['--experiment=no_such_experiment'], 'no_such_experiment'),
-    (['--experiment=cvrl_pretrain',
-      '--params_override=task.train_data.no_such_field=1'], 'no_such_field'),
-    (['--experiment=cvrl_pretrain'], 'task.train_data.input_path is empty'),
-    (['--experiment=cvrl_pretrain',
-      '--params_override=task.train_data.input_path=/nonexistent/train-*'],
+    ({'experiment': 'no_such_experiment'}, 'no_such_experiment'),
+    ({'params_override': 'task.train_data.no_such_field=1'}, 'no_such_field'),
+    ({}, 'task.train_data.input_path is empty'),
+    ({'params_override': 'task.train_data.input_path=/nonexistent/train-*'},
      'matches no file'),
-    (['--experiment=cvrl_pretrain', '--params_override='
-      'task.train_data.tfds_name=no_such_dataset,'
-      'task.train_data.tfds_split=train'],
+    ({'params_override': 'task.train_data.tfds_name=no_such_dataset,'
+                         'task.train_data.tfds_split=train'},
      "task.train_data.tfds_name 'no_such_dataset' is not a TFDS dataset"),
 ])
-def test_config_errors_are_one_line(tmp_path, args, expected):
-  result = run_trainer(*args, '--mode=train', f'--model_dir={tmp_path}')
+def test_config_errors_are_one_line(args, expected):
+  """What the binary parses its flags into raises a one-line ConfigError,
+  which its `main` prints as `error: ...` (`test_binary_prints_one_line`)."""
+  # The flags the binary defines, at their defaults but these.
+  flags = ParsedFlags(**{
+      'experiment': 'cvrl_pretrain', 'config_file': None,
+      'params_override': None, 'tpu': None, 'tf_data_service': None,
+      'mode': 'train', **args})
+  with pytest.raises(config_validation.ConfigError) as error:
+    train.parse_params(flags)
+  assert '\n' not in str(error.value)
+  assert expected in str(error.value)
+
+
+def test_binary_prints_one_line(tmp_path):
+  result = run_trainer('--experiment=cvrl_pretrain',
+                       '--params_override=task.train_data.no_such_field=1',
+                       '--mode=train', f'--model_dir={tmp_path}')
   assert result.returncode != 0
   lines = error_lines(result)
   assert len(lines) == 1, result.stderr[-2000:]
-  assert expected in lines[0]
+  assert 'no_such_field' in lines[0]
   assert 'Traceback' not in result.stderr
 
 

@@ -29,7 +29,7 @@ def train_two_steps(experiment: str, yaml_name: str, task_override: dict,
        f'--config_file=experiments/{yaml_name}', '--mode=train',
        f'--model_dir={model_dir}', f'--params_override={override}'],
       cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'),
-      capture_output=True, text=True, timeout=900)
+      capture_output=True, text=True, timeout=2400)
   assert result.returncode == 0, result.stderr[-3000:]
   return result.stderr
 

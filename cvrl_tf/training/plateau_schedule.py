@@ -55,23 +55,24 @@ class PlateauState(tf.Module):
     self.epoch_loss_sum.assign_add(tf.cast(loss, tf.float32))
     self.epoch_steps.assign_add(1)
 
-    def end_epoch():
-      mean = self.epoch_loss_sum / tf.cast(self.epoch_steps, tf.float32)
-      improved = mean < self.best_loss
-      worse = mean > self.best_loss
-      bad = tf.where(improved, tf.constant(0, tf.int64),
-                     self.epochs_without_improvement + tf.cast(worse, tf.int64))
-      drop = bad >= patience
-      self.best_loss.assign(tf.where(improved, mean, self.best_loss))
-      self.drops.assign_add(tf.cast(drop, tf.int64))
-      self.epochs_without_improvement.assign(
-          tf.where(drop, tf.constant(0, tf.int64), bad))
-      self.epoch_loss_sum.assign(0.0)
-      self.epoch_steps.assign(0)
-      return tf.constant(True)
-
-    tf.cond(self.epoch_steps >= steps_per_epoch, end_epoch,
-            lambda: tf.constant(False))
+    # At an epoch's last step, compare its mean loss with the best; else
+    # keep every value. Selected with tf.where, not tf.cond: under a
+    # multi-replica strategy each assignment synchronises the replicas,
+    # which cannot happen inside a conditional branch.
+    end = self.epoch_steps >= steps_per_epoch
+    mean = self.epoch_loss_sum / tf.cast(self.epoch_steps, tf.float32)
+    improved = end & (mean < self.best_loss)
+    worse = end & (mean > self.best_loss)
+    bad = tf.where(improved, tf.constant(0, tf.int64),
+                   self.epochs_without_improvement + tf.cast(worse, tf.int64))
+    drop = end & (bad >= patience)
+    self.best_loss.assign(tf.where(improved, mean, self.best_loss))
+    self.drops.assign_add(tf.cast(drop, tf.int64))
+    self.epochs_without_improvement.assign(
+        tf.where(drop, tf.constant(0, tf.int64), bad))
+    self.epoch_loss_sum.assign(tf.where(end, 0.0, self.epoch_loss_sum))
+    self.epoch_steps.assign(
+        tf.where(end, tf.constant(0, tf.int64), self.epoch_steps))
 
 
 class PlateauSchedule(tf_keras.optimizers.schedules.LearningRateSchedule):
