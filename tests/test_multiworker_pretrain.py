@@ -234,12 +234,16 @@ def test_batch_must_split_over_workers(tmp_path):
              f'--params_override={overrides}']
   results = worker.run_workers([command] * NUM_WORKERS,
                                worker.cluster_envs(NUM_WORKERS))
+  expected = ('error: task.train_data.global_batch_size=3 does not split '
+              'over the 2 replicas of the distribution strategy: use a '
+              'multiple of 2.')
   for result in results:
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines()[-1] == (
-        'error: task.train_data.global_batch_size=3 does not split over the '
-        '2 replicas of the distribution strategy: use a multiple of 2.'
-    ), result.stderr[-2000:]
+    # The project's one error line; TensorFlow's gRPC runtime may still log
+    # a heartbeat failure after it, as the other worker exits too.
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith('error:')]
+    assert errors == [expected], result.stderr[-2000:]
     assert 'Traceback' not in result.stderr
 
 
