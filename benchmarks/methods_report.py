@@ -168,6 +168,9 @@ against {outcome['vicc_chance_loss']:.2f} = ln(prototypes), the loss when
 every view's prediction is uniform over the prototypes:
 
 {loss_lines(outcome['vicc_losses'])}
+
+Why they stay there (collapse), measured on these runs' checkpoints:
+`benchmarks/vicc_toy_diagnostics.py`, `vicc_toy_diagnostics.json`.
 """
   status = ''
   if not outcome['complete']:

@@ -193,13 +193,20 @@ def run(work_dir: str, output_dir: str, run_specs: Sequence[Tuple[int, str]],
     diagnosed[f'{steps}:{clip_batches}'] = diagnose_run(
         paths, budget, clip_batches, seed, work_dir, with_initial=i == 0)
   videos = TCLR.preset_params().task.train_data.global_batch_size
-  outcome = {'command': command, 'seed': seed,
-             'chance_levels': chance_levels(videos), 'runs': diagnosed,
-             'wall_seconds': round(time.monotonic() - start, 1),
-             'environment': input_pipeline.environment(),
-             'commit': input_pipeline.code_commit()}
-  runs.write_json(os.path.join(output_dir, 'tclr_toy_diagnostics.json'),
-                  outcome)
+  return write_outcome(
+      output_dir, 'tclr_toy_diagnostics.json',
+      {'command': command, 'seed': seed,
+       'chance_levels': chance_levels(videos), 'runs': diagnosed}, start)
+
+
+def write_outcome(output_dir: str, file_name: str, outcome: Dict[str, object],
+                  start: float) -> Dict[str, object]:
+  """`outcome` with the wall time since `start`, environment and commit,
+  written as JSON to `output_dir`/`file_name`."""
+  outcome.update(wall_seconds=round(time.monotonic() - start, 1),
+                 environment=input_pipeline.environment(),
+                 commit=input_pipeline.code_commit())
+  runs.write_json(os.path.join(output_dir, file_name), outcome)
   return outcome
 
 
