@@ -300,10 +300,18 @@ def test_training_input_without_good_videos_stops(tmp_path, monkeypatch,
           'good video; is the input data corrupt?') in stderr
 
 
-def test_pretraining_fails_naming_the_bad_file(tmp_path):
-  pattern = toy_records.write_toy_records(str(tmp_path), videos_per_class=1,
+@pytest.fixture(scope='module')
+def toy_with_bad_shard(tmp_path_factory):
+  """(pattern, path, problem): toy record shards and a not_jpeg bad shard
+  that the pattern matches, shared by the training runs below."""
+  directory = tmp_path_factory.mktemp('toy_with_bad_shard')
+  pattern = toy_records.write_toy_records(str(directory), videos_per_class=1,
                                           num_shards=2, max_frames=12)
-  bad_path, problem = _write_bad_shard(tmp_path, 'not_jpeg')
+  return (pattern, *_write_bad_shard(directory, 'not_jpeg'))
+
+
+def test_pretraining_fails_naming_the_bad_file(tmp_path, toy_with_bad_shard):
+  pattern, bad_path, problem = toy_with_bad_shard
   params = tiny_experiments.tiny_pretrain(pattern, train_steps=2,
                                           spatial_augmentation=False)
   params.override({'task': {'train_data': {'global_batch_size': 4}}})
@@ -325,10 +333,9 @@ def _logged_values(model_dir, tag):
 
 @pytest.mark.parametrize('experiment', ['cvrl_pretrain', 'cvrl_finetune'])
 def test_training_logs_the_skipped_count_as_a_metric(tmp_path, capfd,
+                                                     toy_with_bad_shard,
                                                      experiment):
-  pattern = toy_records.write_toy_records(str(tmp_path), videos_per_class=1,
-                                          num_shards=2, max_frames=12)
-  _write_bad_shard(tmp_path, 'not_jpeg')
+  pattern, _, _ = toy_with_bad_shard
   # With this seed the bad record comes after the first epoch's good videos
   # of the shuffled input, i.e. in the fourth batch.
   steps = 4
