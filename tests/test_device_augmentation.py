@@ -21,6 +21,12 @@ OUT = (16, 16)
 NUM_CLIPS = 400
 
 
+@pytest.fixture(scope='module')
+def pattern(tmp_path_factory):
+  return write_toy_records(str(tmp_path_factory.mktemp('records')),
+                           videos_per_class=1, size=32)
+
+
 def _colourful_clip(num_frames=2, size=32):
   """Saturated hue ramp with a vertical brightness ramp: nowhere gray."""
   hues = np.linspace(0.0, 0.8, size)
@@ -172,8 +178,7 @@ def test_distribution_matches_host_path():
     assert stats.ks_2samp(host[key], device[key]).pvalue > 0.001, key
 
 
-def test_pipeline_batches_carry_view_major_parameters(tmp_path):
-  pattern = write_toy_records(str(tmp_path), videos_per_class=1, size=32)
+def test_pipeline_batches_carry_view_major_parameters(pattern):
   params = data_cfg.DataConfig(
       input_path=pattern, is_training=True, is_ssl=True, global_batch_size=2,
       feature_shape=(4, 24, 24, 3), temporal_stride=2, num_classes=10,
@@ -191,8 +196,7 @@ def test_pipeline_batches_carry_view_major_parameters(tmp_path):
   _assert_close_to_host(device_images, host_images)
 
 
-def test_unaugmented_views_carry_no_parameters(tmp_path):
-  pattern = write_toy_records(str(tmp_path), videos_per_class=1, size=32)
+def test_unaugmented_views_carry_no_parameters(pattern):
   params = data_cfg.DataConfig(
       input_path=pattern, is_training=True, is_ssl=True, global_batch_size=2,
       feature_shape=(4, 24, 24, 3), num_classes=10)
@@ -210,8 +214,7 @@ def test_per_frame_parameters_are_rejected():
     video_parser.Parser(params)
 
 
-def test_train_step_applies_device_augmentation(tmp_path):
-  pattern = write_toy_records(str(tmp_path), videos_per_class=1, size=32)
+def test_train_step_applies_device_augmentation(pattern):
   exp = tiny_pretrain(pattern, train_steps=1)
   exp.task.train_data.global_batch_size = 2
   exp.task.train_data.augmentation.device_augmentation = True

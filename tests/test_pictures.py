@@ -279,53 +279,60 @@ def test_retrieval_picture_shows_neighbours_marked_by_class(
           pictures.CORRECT_COLOR if correct else pictures.WRONG_COLOR)
 
 
-def assert_tool_draws(expected, params, checkpoint, tmp_path, *flags):
-  """tools/show_retrieval.py on `params` (4 frames a clip: all of them)
-  writes the PNG `expected` pixel for pixel; returns its result."""
-  config_file = tmp_path / 'knn.yaml'
-  config_file.write_text(yaml.safe_dump(params.as_dict()))
-  output = tmp_path / 'retrieval.png'
+@pytest.fixture(scope='module')
+def tfds_retrieval(patterns, pretrained, tmp_path_factory):
+  """The picture of 2 queries from one split of a built TFDS dataset and
+  their 3 neighbours from another, drawn by the library, and the run of
+  tools/show_retrieval.py on it (4 frames a clip: all of them), in a
+  process that does not know the builder: (builder, params, examples,
+  expected PNG, tool result, tool PNG)."""
+  directory = tmp_path_factory.mktemp('tfds_retrieval')
+  data_dir = str(directory / 'tfds')
+  builder = tfds_mock.build(tfds_mock.TinyVideos, data_dir)
+  knn = tiny_knn(*patterns, init_checkpoint=pretrained)
+  params = retrieval_pictures.read_tfds(knn, 'tiny_videos', 'test', 'train',
+                                        data_dir)
+  expected = str(directory / 'expected.png')
+  examples = retrieval_pictures.write_retrieval_grid(
+      params, pretrained, expected, num_queries=2, k=3, frames_per_clip=None)
+  config_file = directory / 'knn.yaml'
+  config_file.write_text(yaml.safe_dump(knn.as_dict()))
+  output = directory / 'retrieval.png'
   result = run_tool('tools/show_retrieval.py', '--experiment=cvrl_knn_eval',
                     f'--config_file={config_file}',
-                    f'--checkpoint_path={checkpoint}', f'--output={output}',
-                    '--frames_per_clip=4', *flags)
+                    f'--checkpoint_path={pretrained}', f'--output={output}',
+                    '--frames_per_clip=4', '--tfds_name=tiny_videos',
+                    '--tfds_split=test', f'--tfds_data_dir={data_dir}',
+                    '--num_queries=2', '--k=3')
+  return builder, params, examples, expected, result, output
+
+
+def assert_tool_drew(tfds_retrieval):
+  """The tool's PNG is the library's, pixel for pixel."""
+  _, _, _, expected, result, output = tfds_retrieval
   assert result.returncode == 0, result.stderr[-3000:]
   image = np.asarray(Image.open(output).convert('RGB'))
   assert_not_blank(image)
   np.testing.assert_array_equal(
       image, np.asarray(Image.open(expected).convert('RGB')))
-  return result
 
 
-def test_show_retrieval_tool_writes_the_retrieval_picture(
-    pretrained, retrieval_picture, tmp_path):
-  """The tool end to end draws the picture checked above, pixel for pixel."""
-  params, _, expected = retrieval_picture
-  result = assert_tool_draws(expected, params, pretrained, tmp_path,
-                             '--num_queries=3', '--k=4')
-  assert result.stdout.startswith(
-      f"Wrote {tmp_path / 'retrieval.png'}: 3 queries, ")
+def test_show_retrieval_tool_writes_the_retrieval_picture(tfds_retrieval):
+  """The tool end to end draws the library's picture, pixel for pixel."""
+  assert_tool_drew(tfds_retrieval)
+  _, _, _, _, result, output = tfds_retrieval
+  assert result.stdout.startswith(f'Wrote {output}: 2 queries, ')
 
 
-def test_show_retrieval_tool_reads_two_tfds_splits(patterns, pretrained,
-                                                   tmp_path):
+def test_show_retrieval_tool_reads_two_tfds_splits(pretrained,
+                                                   tfds_retrieval):
   """Queries from one split of a built TFDS dataset, the gallery from
   another, labels named by its ClassLabel; the tool, in a process that does
   not know the builder, draws the same picture."""
-  data_dir = str(tmp_path / 'tfds')
-  builder = tfds_mock.build(tfds_mock.TinyVideos, data_dir)
-  knn = tiny_knn(*patterns, init_checkpoint=pretrained)
-  params = retrieval_pictures.read_tfds(knn, 'tiny_videos', 'test', 'train',
-                                        data_dir)
-  expected = str(tmp_path / 'expected.png')
-  examples = retrieval_pictures.write_retrieval_grid(
-      params, pretrained, expected, num_queries=2, k=3, frames_per_clip=None)
+  builder, params, examples, _, _, _ = tfds_retrieval
   assert_brute_force_neighbors(params, pretrained, examples)
   assert all(i.startswith('tiny_videos-test.tfrecord')
              for i in examples.query_ids)
   assert examples.label_names == dict(
       enumerate(builder.info.features['label'].names))
-
-  assert_tool_draws(expected, knn, pretrained, tmp_path,
-                    '--tfds_name=tiny_videos', '--tfds_split=test',
-                    f'--tfds_data_dir={data_dir}', '--num_queries=2', '--k=3')
+  assert_tool_drew(tfds_retrieval)

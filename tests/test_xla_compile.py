@@ -56,10 +56,6 @@ STEP_CASES = {
     'cvrl_finetune': (
         'cvrl_finetune_ucf101_split1', 'cvrl_finetune_ucf101_split1.yaml',
         TINY_FINETUNE),
-    # Fine-tuning on a class-balanced subset, chosen on the host.
-    'cvrl_semi_supervised': (
-        'cvrl_semi_supervised', 'cvrl_semi_supervised_k400_1pct.yaml',
-        {**TINY_FINETUNE, 'train_subset': {}}),
     # TCLR's four terms over one sparse and four dense clips per video. The
     # toy YAML's clips (8 x 32^2) already fit the toy records; 'joint' runs
     # the backbone once on all clips, the same ops as 'separate' at a third
@@ -71,6 +67,13 @@ STEP_CASES = {
          'train_data': {'global_batch_size': 2, 'shuffle_buffer_size': 4},
          'validation_data': {'global_batch_size': 2}}),
 }
+
+# Fine-tuning on a class-balanced subset, chosen on the host: the same task
+# and step as fine-tuning's, without dropout or warm-up, so no op of its own.
+# Its batches run through the fine-tuning case's compiled step.
+SEMI_SUPERVISED = (
+    'cvrl_semi_supervised', 'cvrl_semi_supervised_k400_1pct.yaml',
+    {**TINY_FINETUNE, 'train_subset': {}})
 
 # ViCC's step depends on the stage (cvrl_tf/tasks/vicc_pretrain.py): the
 # case compiles one branch, picked on the host as the trainer picks it, of
@@ -101,7 +104,8 @@ def flow_records(tmp_path_factory):
 
 
 def _case_params(name, records):
-  experiment, yaml_name, task = STEP_CASES[name]
+  experiment, yaml_name, task = (SEMI_SUPERVISED if name == SEMI_SUPERVISED[0]
+                                 else STEP_CASES[name])
   task = {key: dict(value) for key, value in task.items()}
   for key in ('train_data', 'validation_data'):
     task[key]['input_path'] = records
@@ -117,26 +121,64 @@ def _subset_ids_file(records, name):
   return os.path.join(os.path.dirname(records), f'{name}_subset_ids.txt')
 
 
+@pytest.fixture(scope='module')
+def compiled_steps(records):
+  """name -> (params, compiled step, logs of its first run), compiled once."""
+  steps = {}
+
+  def compiled(name):
+    if name not in steps:
+      params = _case_params(name, records)
+      steps[name] = (params, *xla_step.compile_train_step(params))
+    return steps[name]
+  return compiled
+
+
 @pytest.mark.parametrize('name', sorted(set(STEP_CASES) - {VICC_CROSS_STREAM}))
-def test_train_step_compiles_with_xla(name, records):
-  params = _case_params(name, records)
+def test_train_step_compiles_with_xla(name, compiled_steps):
+  params, _, logs = compiled_steps(name)
   if name == 'cvrl_pretrain':
     assert params.runtime.distribution_strategy == 'tpu'
     assert params.task.train_data.augmentation.device_augmentation
-  if name in ('cvrl_finetune', 'cvrl_semi_supervised'):
-    assert not params.task.freeze_backbone
   if name == 'cvrl_finetune':
+    assert not params.task.freeze_backbone
     assert params.task.model.dropout_rate > 0
-  logs = xla_step.compile_train_step(params)
   assert np.isfinite(logs['loss']), logs
   if name == 'tclr_pretrain':
     np.testing.assert_allclose(
         logs['loss'], logs['instance_loss'] + logs['local_local_loss'] +
         logs['global_local_loss'] + logs['l2_loss'], rtol=1e-5)
-  if name == 'cvrl_semi_supervised':
-    # The YAML's 1% of each class: one of the toy records' videos each.
-    with open(_subset_ids_file(records, name)) as f:
-      assert len(f.read().split()) == 10
+
+
+def test_semi_supervised_batches_run_in_the_compiled_finetune_step(
+    records, compiled_steps):
+  name = SEMI_SUPERVISED[0]
+  params = _case_params(name, records)
+  finetune, step, _ = compiled_steps('cvrl_finetune')
+  assert not params.task.freeze_backbone
+  # The step's ops are fine-tuning's less dropout and warm-up: nothing the
+  # fine-tuning compile leaves out.
+  assert type(params.task) is type(finetune.task)
+  assert params.task.model.dropout_rate == 0
+  assert params.task.model.replace(
+      dropout_rate=finetune.task.model.dropout_rate).as_dict() == (
+          finetune.task.model.as_dict())
+  assert params.task.losses.as_dict() == finetune.task.losses.as_dict()
+  assert params.runtime.as_dict() == finetune.runtime.as_dict()
+  optimizer = params.trainer.optimizer_config
+  finetune_optimizer = finetune.trainer.optimizer_config
+  assert (optimizer.optimizer.as_dict() ==
+          finetune_optimizer.optimizer.as_dict())
+  assert optimizer.learning_rate.type == finetune_optimizer.learning_rate.type
+  assert optimizer.warmup.type in (None, finetune_optimizer.warmup.type)
+  task = task_factory.get_task(params.task)
+  dataset = task.build_inputs(params.task.train_data)
+  assert not xla_step.non_static_shapes(dataset.element_spec)
+  logs = xla_step.run_compiled(step, next(iter(dataset)))
+  assert np.isfinite(logs['loss']), logs
+  # The YAML's 1% of each class: one of the toy records' videos each.
+  with open(_subset_ids_file(records, name)) as f:
+    assert len(f.read().split()) == 10
 
 
 class _ViCCQueueFill:
@@ -182,7 +224,7 @@ def test_vicc_cross_stream_step_compiles_with_xla(flow_records):
   # The queues start filling at queue_start; once full (filled here) they
   # join Sinkhorn-Knopp from the next step on.
   fill = _ViCCQueueFill(queue_start + 1, queue_start)
-  logs = xla_step.compile_train_step(params, fill.global_step, prepare=fill)
+  _, logs = xla_step.compile_train_step(params, fill.global_step, prepare=fill)
   assert fill.queue_in_use == [True] * 4
   assert np.isfinite(logs['loss']), logs
   assert logs['rgb_loss'] == logs['loss']

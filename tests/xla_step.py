@@ -16,7 +16,7 @@ experiment, YAML and tiny overrides to the cases of `test_xla_compile.py`.
 """
 import contextlib
 import types
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import yaml
@@ -106,7 +106,7 @@ def non_static_shapes(element_spec) -> List[tf.TensorSpec]:
 
 
 def compile_train_step(params, global_step: Optional[int] = None,
-                       prepare=None) -> Dict[str, tf.Tensor]:
+                       prepare=None) -> Tuple[Callable, Dict[str, tf.Tensor]]:
   """Runs `params`'s task's train step once, compiled by XLA.
 
   Args:
@@ -118,7 +118,8 @@ def compile_train_step(params, global_step: Optional[int] = None,
       model and optimizer are built, before the step (e.g. to fill a queue).
 
   Returns:
-    The step's logs, as numbers.
+    (step, logs): the compiled step, which `run_compiled` runs again on
+    batches of the same shapes, and the logs of its run, as numbers.
 
   Raises:
     AssertionError: if the input's batches are not of static shape.
@@ -150,4 +151,18 @@ def compile_train_step(params, global_step: Optional[int] = None,
                         metrics=metrics)
 
     logs = step(inputs)
+  return step, _numbers(logs)
+
+
+def run_compiled(step, inputs) -> Dict[str, tf.Tensor]:
+  """Runs a step of `compile_train_step` on a batch of the shapes it was
+  compiled for (neither traced nor compiled again); its logs, as numbers."""
+  traces = step.experimental_get_tracing_count()
+  logs = step(inputs)
+  assert step.experimental_get_tracing_count() == traces, (
+      'the batch is not of the compiled shapes: the step was traced again')
+  return _numbers(logs)
+
+
+def _numbers(logs):
   return {name: value.numpy() for name, value in logs.items()}
