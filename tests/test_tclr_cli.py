@@ -10,7 +10,10 @@ import tensorflow as tf
 from cvrl_tf import train
 from cvrl_tf.tasks import classification
 from cvrl_tf.tasks import tclr_pretrain
+from test_resume import RESTORED
+from test_resume import latest_step
 from test_resume import numeric_tensors
+from test_resume import progress
 from tiny_experiments import TINY_BACKBONE
 from tiny_experiments import tiny_classification
 from tiny_experiments import tiny_knn
@@ -70,10 +73,6 @@ def pretrained(patterns, tmp_path_factory):
   return model_dir, train_binary(patterns[0], model_dir)
 
 
-def checkpoint_step(model_dir: str) -> int:
-  return int(tf.train.latest_checkpoint(model_dir).rsplit('-', 1)[1])
-
-
 def copy_checkpoint(source_dir: str, step: int, model_dir: str) -> int:
   """Makes `source_dir`'s checkpoint of `step` the only one of `model_dir`,
   as a run stopped there leaves it; returns the step it names."""
@@ -82,7 +81,7 @@ def copy_checkpoint(source_dir: str, step: int, model_dir: str) -> int:
     shutil.copy(name, model_dir)
   tf.compat.v1.train.update_checkpoint_state(
       model_dir, os.path.join(model_dir, f'ckpt-{step}'))
-  return checkpoint_step(model_dir)
+  return latest_step(model_dir)
 
 
 def test_trainer_logs_every_term_and_checkpoints(pretrained):
@@ -139,8 +138,10 @@ def test_resumed_run_ends_with_the_uninterrupted_state(patterns, pretrained,
   straight = pretrained[0]
   resumed = str(tmp_path / 'resumed')
   stopped = copy_checkpoint(straight, STOP_STEP, resumed)
-  train_binary(patterns[0], resumed)
-  assert (checkpoint_step(straight), stopped, checkpoint_step(resumed)) == (
+  log = train_binary(patterns[0], resumed)
+  assert int(RESTORED.search(log).group(1)) == STOP_STEP, log[-3000:]
+  assert sorted(progress(log)) == list(range(STOP_STEP + 1, TRAIN_STEPS + 1))
+  assert (latest_step(straight), stopped, latest_step(resumed)) == (
       TRAIN_STEPS, STOP_STEP, TRAIN_STEPS)
   final = numeric_tensors(os.path.join(resumed, f'ckpt-{TRAIN_STEPS}'))
   reference = numeric_tensors(os.path.join(straight, f'ckpt-{TRAIN_STEPS}'))
