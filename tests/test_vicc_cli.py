@@ -9,7 +9,7 @@ from tiny_experiments import tiny_vicc_pretrain
 from tiny_experiments import tiny_vicc_stages
 from toy_records import write_toy_records
 from trainer_binary import linear_eval_keeps_backbone
-from trainer_binary import train_two_steps
+from trainer_binary import train_toy_preset
 
 # RGB alone for the first step, flow across streams for the second.
 STAGES = [tiny_vicc_stages()[0], tiny_vicc_stages()[3]]
@@ -37,8 +37,9 @@ def tiny_task(train_pattern: str) -> dict:
 def pretrained(patterns, tmp_path_factory):
   """(model_dir, trainer log) of a 2-step ViCC run of the trainer binary."""
   model_dir = str(tmp_path_factory.mktemp('vicc'))
-  return model_dir, train_two_steps('vicc_pretrain', 'vicc_pretrain_toy.yaml',
-                                    tiny_task(patterns[0]), model_dir)
+  return model_dir, train_toy_preset(
+      'vicc_pretrain', 'vicc_pretrain_toy.yaml', tiny_task(patterns[0]),
+      model_dir)
 
 
 def _logged(log: str, step: int, name: str) -> float:

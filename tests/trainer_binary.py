@@ -1,4 +1,4 @@
-"""Runs the trainer binary for a two-step pretraining, as a user would, and
+"""Runs the trainer binary for a short pretraining, as a user would, and
 evaluates its checkpoint."""
 import os
 import subprocess
@@ -14,16 +14,22 @@ from tiny_experiments import tiny_classification
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def train_two_steps(experiment: str, yaml_name: str, task_override: dict,
-                    model_dir: str) -> str:
+# Two steps, each its own train loop (one log line each), a checkpoint at
+# the end.
+TWO_STEPS = {'train_steps': 2, 'steps_per_loop': 1, 'summary_interval': 1,
+             'checkpoint_interval': 2}
+
+
+def train_toy_preset(experiment: str, yaml_name: str, task_override: dict,
+                     model_dir: str, trainer_override: dict = None) -> str:
   """`python -m cvrl_tf.train` with a toy YAML shrunk by `task_override`.
 
-  Two steps, each its own train loop (one log line each), a checkpoint at
-  the end. Returns the trainer's log (stderr); fails the test on an error.
+  Trains as `trainer_override` says (`TWO_STEPS` by default), resuming from
+  the latest checkpoint of `model_dir` if any. Returns the trainer's log
+  (stderr); fails the test on an error.
   """
-  override = yaml.safe_dump({'task': task_override, 'trainer': {
-      'train_steps': 2, 'steps_per_loop': 1, 'summary_interval': 1,
-      'checkpoint_interval': 2}})
+  override = yaml.safe_dump({'task': task_override,
+                             'trainer': trainer_override or TWO_STEPS})
   result = subprocess.run(
       [sys.executable, '-m', 'cvrl_tf.train', f'--experiment={experiment}',
        f'--config_file=experiments/{yaml_name}', '--mode=train',
