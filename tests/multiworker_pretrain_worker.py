@@ -1,8 +1,7 @@
 """Pretrains the tiny preset as one worker of a MultiWorkerMirroredStrategy.
 
   TF_CONFIG=... python multiworker_pretrain_worker.py RECORDS MODEL_DIR OUT \
-      [TRAIN_STEPS [TFDS_DATA_DIR]]
-  TF_CONFIG=... python multiworker_pretrain_worker.py tclr RECORDS MODEL_DIR
+      [TRAIN_STEPS [TFDS_DATA_DIR [TCLR_RECORDS TCLR_MODEL_DIR]]]
 
 TF_CONFIG names the cluster and this worker. The worker pretrains through
 `cvrl_tf.train.run` (`pretrain_params`: two steps unless TRAIN_STEPS says
@@ -10,10 +9,10 @@ otherwise, a checkpoint and a summary after each), then writes to OUT
 (JSON) the InputContext the strategy gave its input pipeline and the ids of
 the videos that pipeline reads, as evaluation input, from its share of the
 files; with TFDS_DATA_DIR, also those it reads from its share of the files
-of a TFDS split built there (`tfds_eval_input`). The second form pretrains
-TCLR instead (`tclr_params`). One strategy per process: a second
-MultiWorkerMirroredStrategy re-enables the collective ops, which races with
-the peers' first collectives.
+of a TFDS split built there (`tfds_eval_input`). With TCLR_RECORDS and
+TCLR_MODEL_DIR it then pretrains TCLR too (`tclr_params`), under the same
+strategy: a second MultiWorkerMirroredStrategy in the process would
+re-enable the collective ops, which races with the peers' collectives.
 
 `cluster_envs` and `run_workers` start such workers (or any command) from a
 test, one process per worker on 127.0.0.1.
@@ -23,6 +22,7 @@ import os
 import subprocess
 import sys
 from typing import Dict, List, Sequence
+from unittest import mock
 
 from cvrl_tf import train
 from cvrl_tf.dataloaders import video_input
@@ -62,11 +62,17 @@ def tclr_params(records: str):
 
   `clip_batches: joint`: one backbone call on the step's clips instead of
   ten, which builds several times faster (as in test_tclr_distributed).
+  Clips are only centre-cropped, as CVRL's views: TCLR's per-clip
+  augmentation takes most of the input's start-up, on every worker and in
+  the test's rebuild of their batches.
   """
   params = tiny_experiments.tiny_tclr_pretrain(records, TRAIN_STEPS)
   params.override({
       'runtime': {'distribution_strategy': 'multi_worker_mirrored'},
-      'task': {'model': {'clip_batches': 'joint'}},
+      'task': {'model': {'clip_batches': 'joint'},
+               'train_data': {'tclr_clips': {'augmentation': 'cvrl'},
+                              'augmentation': {'spatial': {
+                                  'enabled': False}}}},
       'trainer': {'steps_per_loop': 1, 'summary_interval': 1,
                   'checkpoint_interval': 1},
   })
@@ -150,7 +156,8 @@ def _ids_read(strategy, data) -> tuple:
 
 
 def main(records: str, model_dir: str, output_path: str,
-         train_steps: str = str(TRAIN_STEPS), tfds_data_dir: str = '') -> None:
+         train_steps: str = str(TRAIN_STEPS), tfds_data_dir: str = '',
+         tclr_records: str = '', tclr_model_dir: str = '') -> None:
   params = pretrain_params(records, int(train_steps))
   model, _ = train.run(params, 'train', model_dir)
   strategy = model.distribute_strategy
@@ -164,10 +171,10 @@ def main(records: str, model_dir: str, output_path: str,
         strategy, tfds_eval_input(params, tfds_data_dir))
   with open(output_path, 'w') as f:
     json.dump(output, f)
+  if tclr_model_dir:
+    with mock.patch.object(train, 'build_strategy', lambda _: strategy):
+      train.run(tclr_params(tclr_records), 'train', tclr_model_dir)
 
 
 if __name__ == '__main__':
-  if sys.argv[1] == 'tclr':
-    train.run(tclr_params(sys.argv[2]), 'train', sys.argv[3])
-  else:
-    main(*sys.argv[1:])
+  main(*sys.argv[1:])

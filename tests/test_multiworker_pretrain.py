@@ -48,31 +48,23 @@ def _tfds_data_dir(tmp_path_factory):
 
 
 @pytest.fixture(name='two_workers', scope='module')
-def _two_workers(records, tfds_data_dir, tmp_path_factory):
-  """Pretrains with two workers once; returns (model_dir, worker outputs)."""
+def _two_workers(records, tfds_data_dir, tclr_records, tmp_path_factory):
+  """Pretrains CVRL, then TCLR, with two workers once.
+
+  Returns:
+    (CVRL's model_dir, worker outputs, TCLR's model_dir).
+  """
   workdir = tmp_path_factory.mktemp('two_workers')
-  model_dir = str(workdir / 'model')
+  model_dir, tclr_model_dir = str(workdir / 'model'), str(workdir / 'tclr')
   outputs = [str(workdir / f'worker_{i}.json') for i in range(NUM_WORKERS)]
   results = worker.run_workers(
       [[WORKER_SCRIPT, records, model_dir, output, str(worker.TRAIN_STEPS),
-        tfds_data_dir] for output in outputs],
+        tfds_data_dir, tclr_records, tclr_model_dir] for output in outputs],
       worker.cluster_envs(NUM_WORKERS))
   for result in results:
     assert result.returncode == 0, result.stderr[-3000:]
   outputs = [json.loads(open(output).read()) for output in outputs]
-  return model_dir, outputs
-
-
-@pytest.fixture(name='tclr_two_workers', scope='module')
-def _tclr_two_workers(tclr_records, tmp_path_factory):
-  """Pretrains TCLR with two workers once; returns the model_dir."""
-  model_dir = str(tmp_path_factory.mktemp('tclr_two_workers') / 'model')
-  results = worker.run_workers(
-      [[WORKER_SCRIPT, 'tclr', tclr_records, model_dir]] * NUM_WORKERS,
-      worker.cluster_envs(NUM_WORKERS))
-  for result in results:
-    assert result.returncode == 0, result.stderr[-3000:]
-  return model_dir
+  return model_dir, outputs, tclr_model_dir
 
 
 def _logged_losses(model_dir):
@@ -129,7 +121,7 @@ def _global_batch_loss(params, checkpoint, input_step):
 
 
 def test_two_workers_match_single_process_global_batch(records, two_workers):
-  model_dir, _ = two_workers
+  model_dir, _, _ = two_workers
   # Step 2 ran on the weights saved after step 1.
   global_loss, worker_0_loss = _global_batch_loss(
       worker.pretrain_params(records), os.path.join(model_dir, 'ckpt-1'),
@@ -142,10 +134,10 @@ def test_two_workers_match_single_process_global_batch(records, two_workers):
 
 
 def test_tclr_two_workers_match_single_process_global_batch(
-    tclr_records, tclr_two_workers):
+    tclr_records, two_workers):
   """TCLR's step 2 on two workers: the loss of the global batch on one
   device, from the weights saved after step 1."""
-  model_dir = tclr_two_workers
+  _, _, model_dir = two_workers
   params = worker.tclr_params(tclr_records)
   task = tclr_pretrain.TCLRPretrainTask(params.task)
   model = task.build_model()
@@ -192,7 +184,7 @@ def test_restarted_workers_resume_from_the_chief_checkpoint(
 
 
 def test_input_files_are_sharded_between_workers(records, two_workers):
-  _, outputs = two_workers
+  _, outputs, _ = two_workers
   contexts = [(o['num_input_pipelines'], o['input_pipeline_id'],
                o['num_replicas_in_sync']) for o in outputs]
   assert contexts == [(2, 0, 2), (2, 1, 2)]
@@ -209,7 +201,7 @@ def test_tfds_files_are_sharded_between_workers(two_workers,
                                                tfds_data_dir):
   """Each worker's TFDS input reads its own files of the split (the input
   context of the strategy), and together they read the split once."""
-  _, outputs = two_workers
+  _, outputs, _ = two_workers
   ids = [o['tfds_video_ids'] for o in outputs]
   files = [{i.split('__')[0] for i in worker_ids} for worker_ids in ids]
   assert all(len(f) == 2 for f in files) and not files[0] & files[1]

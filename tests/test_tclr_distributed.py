@@ -11,8 +11,9 @@ def test_two_replica_gradients_match_single_device_gradients(tmp_path):
   """With `clip_batches: joint`, one backbone call per step.
 
   The default, 'separate', differs only in calling the backbone once per
-  clip batch; its graph holds ten backbones and takes minutes of CPU to
-  build under two replicas, so the suite runs the joint model.
+  clip batch (ten calls), so the suite runs the joint model. Both sides run
+  eagerly; the traced step under a strategy is what
+  test_multiworker_pretrain trains.
   """
   out = run_step_worker('tclr_step_worker.py', tmp_path / 'out.npz', 'joint',
                         timeout=600)
