@@ -28,7 +28,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -49,6 +49,9 @@ ALL_HOSTS = GCS_HOSTS + OTHER_GOOGLE_HOSTS
 
 # The first upload PUT of an object whose name holds this is answered 503.
 FAIL_FIRST_PUT = 'fail-first-put'
+
+# The methods of the requests that may change an object.
+_WRITE_METHODS = frozenset(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 # Hop-by-hop headers, which the proxy does not relay.
 _HOP_HEADERS = frozenset(['connection', 'keep-alive', 'proxy-connection',
@@ -345,3 +348,22 @@ def read_request_log(log_path: str) -> List[dict]:
     return []
   with open(log_path) as f:
     return [json.loads(line) for line in f]
+
+
+def writes_logged_since(log_path: str, offset: int) -> Tuple[bool, int]:
+  """Whether a request that may change an object was logged after `offset`.
+
+  Lets a reader look at the bucket only when it may have changed.
+
+  Returns:
+    That, and the offset (bytes) of the log's end up to its last whole line.
+  """
+  if not os.path.exists(log_path):
+    return False, offset
+  with open(log_path, 'rb') as f:
+    f.seek(offset)
+    new = f.read()
+  new = new[:new.rfind(b'\n') + 1]
+  changed = any(json.loads(line)['method'] in _WRITE_METHODS
+                for line in new.splitlines())
+  return changed, offset + len(new)

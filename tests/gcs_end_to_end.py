@@ -62,9 +62,9 @@ BUCKET = f'gs://{gcs_namespace.BUCKET}'
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
 # A hang guard: generous, as the machine may be shared.
 PROCESS_TIMEOUT = 1500
-NUM_VIDEOS, NUM_SHARDS = 16, 8
-# Checkpoints at steps 1 (the first loop always saves), 3 and 4.
-TRAIN_STEPS, CHECKPOINT_INTERVAL, KILLED_SAVE = 4, 2, 3
+NUM_VIDEOS, NUM_SHARDS = 8, 4
+# A checkpoint at every step: the kill comes at the second.
+TRAIN_STEPS, CHECKPOINT_INTERVAL, KILLED_SAVE = 3, 1, 2
 RESTORED = re.compile(r'restored from checkpoint: (\S*ckpt-\d+)')
 PROGRESS = re.compile(r'\] step (\d+)/\d+ ')
 
@@ -216,7 +216,7 @@ def work_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def video_dir(work_dir):
-  """16 copies of one 45-frame clip in two class folders."""
+  """NUM_VIDEOS copies of one 45-frame clip in two class folders."""
   root = work_dir / 'videos'
   source = video_fixtures.write_video(
       str(work_dir / 'clip.mp4'), video_fixtures.moving_frames(45, 48, 64))
@@ -233,8 +233,9 @@ def converted(work_dir, video_dir):
 
   The kill comes after the second shard was copied to its final name and
   before its temporary object was deleted (`rename_kill_worker.py`). While
-  the first run writes, the bucket is watched: every shard that is ever
-  visible is read whole at once.
+  the first run writes, the bucket is watched: after each request that may
+  have changed it (in the proxy's log), every shard that has become visible
+  is read whole at once.
   """
   output_dir = f'{BUCKET}/records'
   args = ['tools/make_tfrecords.py', f'--video_dir={video_dir}',
@@ -242,17 +243,24 @@ def converted(work_dir, video_dir):
           '--num_workers=1', '--min_resize=128']
   shard_glob = f'{output_dir}/{records.shard_pattern("train")}'
   seen = {}  # shard name -> the ids read from it while the run went on
+  log_path, offset = os.environ[gcs_namespace.REQUEST_LOG_ENV], 0
   killed = Tool([os.path.join(REPO, 'tests', 'rename_kill_worker.py'),
                  records.shard_name('train', 1, NUM_SHARDS), *args],
                 str(work_dir / 'make_tfrecords_killed.log'))
   deadline = time.monotonic() + PROCESS_TIMEOUT
-  while killed.process.poll() is None:
-    for path in tf.io.gfile.glob(shard_glob):
-      name = os.path.basename(path)
-      if name not in seen:
-        seen[name] = video_ids(path)
+  while True:
+    running = killed.process.poll() is None
+    changed, offset = gcs_emulator.writes_logged_since(log_path, offset)
+    if changed:
+      for path in tf.io.gfile.glob(shard_glob):
+        name = os.path.basename(path)
+        if name not in seen:
+          seen[name] = video_ids(path)
+    if not running:
+      break
     assert time.monotonic() < deadline, 'the killed run did not end in time'
-    time.sleep(0.05)
+    if not changed:
+      time.sleep(0.05)
   after_kill = types.SimpleNamespace(
       shards=sorted(os.path.basename(p) for p in tf.io.gfile.glob(shard_glob)),
       temporary=sorted(os.path.basename(p) for p in tf.io.gfile.glob(
@@ -398,6 +406,9 @@ def downstream(work_dir, converted, pretrained):
   linear_params = tiny_experiments.tiny_classification(
       'cvrl_linear_eval', converted.pattern, converted.pattern,
       train_steps=2, init_checkpoint=checkpoint)
+  # What is tested is the checkpoint read from gs://, not the training
+  # views: spatial augmentation only lengthens start-up.
+  linear_params.task.train_data.augmentation.spatial.enabled = False
   train.run(linear_params, 'train', f'{BUCKET}/linear')
   params = config_validation.experiment_params('cvrl_pretrain',
                                                [pretrained.config])

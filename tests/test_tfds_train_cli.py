@@ -66,12 +66,12 @@ def summary_values(directory, tag):
 def test_pretrain_then_linear_eval_from_tfds(tmp_path):
   pretrain_dir, linear_dir = tmp_path / 'pretrain', tmp_path / 'linear'
   # What is tested is the TFDS input, not the training views: spatial
-  # augmentation off (see `tiny_experiments.tiny_pretrain`).
+  # augmentation off in both runs (see `tiny_experiments.tiny_pretrain`).
+  no_spatial = {'spatial': {'enabled': False}}
   run_trainer('cvrl_pretrain', write_config(tmp_path / 'pretrain.yaml', {
       'runtime': tiny_experiments.CPU_RUNTIME,
       'task': {'model': tiny_experiments.TINY_CVRL_MODEL,
-               'train_data': tfds_data('train', augmentation={
-                   'spatial': {'enabled': False}}),
+               'train_data': tfds_data('train', augmentation=no_spatial),
                'validation_data': tfds_data('test')},
       'trainer': tiny_experiments.schedule(2, 1.0, checkpoint_interval=2),
   }), 'train', pretrain_dir)
@@ -85,7 +85,8 @@ def test_pretrain_then_linear_eval_from_tfds(tmp_path):
   run_trainer('cvrl_linear_eval', write_config(tmp_path / 'linear.yaml', {
       'runtime': tiny_experiments.CPU_RUNTIME,
       'task': {'model': {'backbone': tiny_experiments.TINY_BACKBONE},
-               'train_data': tfds_data('train', num_classes=101),
+               'train_data': tfds_data('train', num_classes=101,
+                                       augmentation=no_spatial),
                'validation_data': tfds_data('test', **eval_data),
                'init_checkpoint': str(pretrain_dir)},
       'trainer': {**tiny_experiments.schedule(2, 0.1, 2),
