@@ -15,16 +15,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Modules that take minutes, most CPU time first (measured one module at a
 # time with /usr/bin/time), so that parallel workers (`make test`) do not
 # end with one of them running alone.
-LONG_MODULES = ('test_multiworker_pretrain', 'test_gcs', 'test_tclr_cli',
-                'test_xla_compile', 'test_pictures', 'test_resume',
-                'test_bad_records', 'test_learning_curve', 'test_reproduce',
-                'test_demo', 'test_methods_toy', 'test_pretrain_distributed',
-                'test_pretrain_training', 'test_two_stream_input',
-                'test_vicc_cli', 'test_device_augmentation', 'test_tfds_input',
-                'test_vicc_pretrain', 'test_benchmarks', 'test_tfds_train_cli',
-                'test_extract_features', 'test_tclr_distributed',
-                'test_augmentation_distribution', 'test_beam_conversion',
-                'test_tclr_input', 'test_model_garden_step')
+LONG_MODULES = ('test_multiworker_pretrain', 'test_resume', 'test_gcs',
+                'test_xla_compile', 'test_pictures', 'test_tclr_cli',
+                'test_learning_curve', 'test_two_stream_input',
+                'test_vicc_cli', 'test_bad_records', 'test_reproduce',
+                'test_methods_toy', 'test_demo', 'test_device_augmentation',
+                'test_tfds_train_cli', 'test_benchmarks',
+                'test_pretrain_distributed', 'test_pretrain_training',
+                'test_train_cli', 'test_tfds_input', 'test_vicc_pretrain',
+                'test_extract_features', 'test_augmentation_distribution',
+                'test_beam_conversion', 'test_tclr_input',
+                'test_vicc_distributed', 'test_tclr_distributed',
+                'test_model_garden_step')
 
 
 def pytest_collection_modifyitems(items):
