@@ -66,19 +66,19 @@ def _framed_records(filename: tf.Tensor) -> tf.data.Dataset:
     read. The marker's offset is the number of bytes read without error.
   """
 
-  def read(found):
-    # On a CRC or truncation error the reader gives up on the file and
-    # moves on, which ends this one-file dataset.
-    records = tf.data.TFRecordDataset(tf.boolean_mask(
-        tf.reshape(filename, [1]), tf.reshape(found, [1]))).ignore_errors()
-    return records.map(lambda record: (record, False, found)).concatenate(
-        tf.data.Dataset.from_tensors((tf.constant(b''), True, found)))
-
   # The reader skips a file only once reading it failed: one it cannot open
   # it retries for ever under ignore_errors (at full CPU, without an error).
-  # So a file gone since the pipeline was built is not opened; it is looked
-  # for when its reading starts, right before it is opened.
-  framed = tf.data.Dataset.from_tensors(filename).map(_exists).flat_map(read)
+  # So a file gone since the pipeline was built is not given to the reader.
+  # The check runs when this file's dataset is made, just before the
+  # interleave first reads it; it adds no dataset, so an input state saved
+  # by earlier versions still restores.
+  found = _exists(filename)
+  present = tf.boolean_mask(tf.reshape(filename, [1]), tf.reshape(found, [1]))
+  # On a CRC or truncation error the reader gives up on the file and moves
+  # on, which ends this one-file dataset.
+  records = tf.data.TFRecordDataset(present).ignore_errors()
+  framed = records.map(lambda record: (record, False, found)).concatenate(
+      tf.data.Dataset.from_tensors((tf.constant(b''), True, found)))
 
   def number(state, element):
     index, offset = state
