@@ -4,6 +4,9 @@ Model Garden's `InputReader` calls its dataset function once per input file,
 so every record can be checked while its file name is at hand. The checks
 are graph ops on the encoded record, run before any frame is decoded:
 
+  file      a file gone since the pipeline was built (deleted or moved
+            while training repeats its files) is reported once each time
+            it is due to be read, and not opened.
   framing   the TFRecord reader stops at a record whose CRC fails or that is
             cut short; a file whose records read add up to fewer bytes
             than its length (taken when the pipeline is built) is reported
@@ -29,14 +32,25 @@ from cvrl_tf.dataloaders import video_checks
 _INDEX_KEY = 'record_check/index'
 _OFFSET_KEY = 'record_check/offset'
 _IS_END_KEY = 'record_check/is_end'
+_FOUND_KEY = 'record_check/found'
 _UNPARSED_KEY = 'record_check/unparsed'
-_POSITION_KEYS = (_INDEX_KEY, _OFFSET_KEY, _IS_END_KEY)
+_POSITION_KEYS = (_INDEX_KEY, _OFFSET_KEY, _IS_END_KEY, _FOUND_KEY)
 
 _STAT_THREADS = 16
 
 # A TFRecord is framed by its length (8 bytes) with a CRC (4) before the
 # data and the data's CRC (4) after it.
 _FRAMING_BYTES = 16
+
+_GONE = ('file not found: it was deleted or moved after the input pipeline '
+         'was built')
+
+
+def _exists(filename: tf.Tensor) -> tf.Tensor:
+  """Whether the file `filename` exists (bool scalar)."""
+  # Escaped, the name is a glob pattern that matches only itself.
+  literal = tf.strings.regex_replace(filename, r'([*?\[\\])', r'\\\1')
+  return tf.size(tf.io.matching_files(literal)) > 0
 
 
 def _framed_records(filename: tf.Tensor) -> tf.data.Dataset:
@@ -46,27 +60,36 @@ def _framed_records(filename: tf.Tensor) -> tf.data.Dataset:
     filename: string scalar.
 
   Returns:
-    Dataset of (serialized, is_end, index, offset): the record (b'' for the
-    marker), whether it is the marker, its position in the file and the
-    byte offset just after it. The marker's offset is the number of bytes
-    read without error.
+    Dataset of (serialized, is_end, index, offset, found): the record (b''
+    for the marker), whether it is the marker, its position in the file,
+    the byte offset just after it and whether the file was there to be
+    read. The marker's offset is the number of bytes read without error.
   """
+
+  # The reader skips a file only once reading it failed: one it cannot open
+  # it retries for ever under ignore_errors (at full CPU, without an error).
+  # So a file gone since the pipeline was built is not given to the reader.
+  # The check runs when this file's dataset is made, just before the
+  # interleave first reads it; it adds no dataset, so an input state saved
+  # by earlier versions still restores.
+  found = _exists(filename)
+  present = tf.boolean_mask(tf.reshape(filename, [1]), tf.reshape(found, [1]))
   # On a CRC or truncation error the reader gives up on the file and moves
   # on, which ends this one-file dataset.
-  records = tf.data.TFRecordDataset(filename).ignore_errors()
-  records = records.map(lambda record: (record, False)).concatenate(
-      tf.data.Dataset.from_tensors((tf.constant(b''), True)))
+  records = tf.data.TFRecordDataset(present).ignore_errors()
+  framed = records.map(lambda record: (record, False, found)).concatenate(
+      tf.data.Dataset.from_tensors((tf.constant(b''), True, found)))
 
   def number(state, element):
     index, offset = state
-    serialized, is_end = element
+    serialized, is_end, found = element
     length = tf.strings.length(serialized, unit='BYTE')
     size = tf.cast(length, tf.int64) + _FRAMING_BYTES
     offset += tf.where(is_end, tf.constant(0, tf.int64), size)
-    return (index + 1, offset), (serialized, is_end, index, offset)
+    return (index + 1, offset), (serialized, is_end, index, offset, found)
 
   zero = tf.constant(0, tf.int64)
-  return records.scan((zero, zero), number)
+  return framed.scan((zero, zero), number)
 
 
 def _parsed_records(framed: tf.data.Dataset,
@@ -81,9 +104,9 @@ def _parsed_records(framed: tf.data.Dataset,
     the number of records dropped since the previous element.
   """
 
-  def decode(serialized, is_end, index, offset):
+  def decode(serialized, is_end, index, offset, found):
     return {**decode_fn(serialized), _IS_END_KEY: is_end, _INDEX_KEY: index,
-            _OFFSET_KEY: offset}
+            _OFFSET_KEY: offset, _FOUND_KEY: found}
 
   # ignore_errors drops only the records that fail to parse; the numbering
   # then has a gap where each of them was.
@@ -111,17 +134,21 @@ def file_sizes(files: Sequence[str]) -> tf.lookup.StaticHashTable:
       default_value=-1)
 
 
-def _framing_problem(element: video_checks.Features,
-                     cut_off: tf.Tensor) -> tf.Tensor:
-  """Problem text at an end-of-file marker: '' unless the file was cut off."""
-  return tf.cond(
-      cut_off,
-      lambda: tf.strings.join([
-          'TFRecord framing or CRC check failed at byte ',
-          video_checks.as_text(element[_OFFSET_KEY]), ' (after ',
-          video_checks.as_text(element[_INDEX_KEY]),
-          ' good records); the rest of the file is not read']),
-      lambda: tf.constant(''))
+def _file_problem(element: video_checks.Features,
+                  cut_off: tf.Tensor) -> tf.Tensor:
+  """Problem text at an end-of-file marker: '' unless the file was gone or
+  cut off."""
+
+  def framing():
+    return tf.strings.join([
+        'TFRecord framing or CRC check failed at byte ',
+        video_checks.as_text(element[_OFFSET_KEY]), ' (after ',
+        video_checks.as_text(element[_INDEX_KEY]),
+        ' good records); the rest of the file is not read'])
+
+  return tf.cond(element[_FOUND_KEY],
+                 lambda: tf.cond(cut_off, framing, lambda: tf.constant('')),
+                 lambda: tf.constant(_GONE))
 
 
 def _parse_problem(element: video_checks.Features, image_key: str) -> tf.Tensor:
@@ -160,14 +187,15 @@ def check_record(element: video_checks.Features, filename: tf.Tensor,
   """
   is_end = element[_IS_END_KEY]
   # Only the end marker's offset is all the bytes read.
-  cut_off = is_end & (element[_OFFSET_KEY] < file_size)
+  cut_off = is_end & element[_FOUND_KEY] & (element[_OFFSET_KEY] < file_size)
+  file_bad = is_end & (cut_off | tf.logical_not(element[_FOUND_KEY]))
   checks = video_checks.content_checks(element, num_classes, image_key,
                                        min_frames)
   content_bad = tf.logical_not(is_end) & tf.reduce_any(
       tf.stack([failed for failed, _ in checks]))
 
   def describe():
-    own = tf.cond(is_end, lambda: _framing_problem(element, cut_off),
+    own = tf.cond(is_end, lambda: _file_problem(element, cut_off),
                   lambda: video_checks.first_failure(checks,
                                                      element['video_id']))
     parts = tf.stack([_parse_problem(element, image_key), own])
@@ -178,7 +206,7 @@ def check_record(element: video_checks.Features, filename: tf.Tensor,
   # Nearly every record is clean and takes this one cheap branch: building
   # the messages costs more than reading the record.
   problem, own_bad = tf.cond(
-      cut_off | content_bad | (element[_UNPARSED_KEY] > 0), describe,
+      file_bad | content_bad | (element[_UNPARSED_KEY] > 0), describe,
       lambda: (tf.constant(''), tf.constant(False)))
   decoded = {k: v for k, v in element.items()
              if k not in _POSITION_KEYS + (_UNPARSED_KEY,)}
